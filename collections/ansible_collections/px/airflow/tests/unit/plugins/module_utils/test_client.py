@@ -1,0 +1,153 @@
+# Copyright: px.airflow contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests for the shared Kubernetes connection handling (no cluster needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible_collections.px.airflow.plugins.module_utils import client as k8s_client
+from ansible_collections.px.airflow.plugins.module_utils.args import AUTH_ARG_SPEC, AUTH_ENV, auth_argument_spec
+from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, ConnectionError_
+
+NO_PARAMS = {name: None for name in AUTH_ARG_SPEC}
+
+
+def params(**given):
+    merged = dict(NO_PARAMS)
+    merged.update(given)
+    return merged
+
+
+def test_every_option_has_environment_variables():
+    assert set(AUTH_ENV) == set(AUTH_ARG_SPEC)
+
+
+def test_secret_options_are_no_log():
+    for name in ("kubeconfig", "api_key", "password"):
+        assert AUTH_ARG_SPEC[name]["no_log"] is True
+
+
+def test_auth_argument_spec_is_a_fresh_copy():
+    spec = auth_argument_spec({"name": {"type": "str"}})
+    spec["context"]["type"] = "int"
+    assert AUTH_ARG_SPEC["context"]["type"] == "str"
+    assert "name" in spec and "name" not in AUTH_ARG_SPEC
+
+
+@pytest.mark.parametrize(
+    "given, environ, expected",
+    [
+        ({}, {}, {}),
+        ({"context": "prod"}, {"K8S_AUTH_CONTEXT": "dev"}, {"context": "prod"}),
+        ({}, {"K8S_AUTH_CONTEXT": "dev"}, {"context": "dev"}),
+        ({}, {"K8S_AUTH_VERIFY_SSL": "no"}, {"validate_certs": False}),
+        ({}, {"K8S_AUTH_VALIDATE_CERTS": "yes"}, {"validate_certs": True}),
+        ({}, {"K8S_AUTH_SSL_CA_CERT": "/ca.crt"}, {"ca_cert": "/ca.crt"}),
+        ({}, {"K8S_AUTH_IMPERSONATE_GROUPS": "a,b,"}, {"impersonate_groups": ["a", "b"]}),
+        ({}, {"K8S_AUTH_CONTEXT": ""}, {}),
+    ],
+)
+def test_resolve_auth_prefers_options_then_environment(given, environ, expected):
+    assert k8s_client.resolve_auth(params(**given), environ) == expected
+
+
+@pytest.mark.parametrize(
+    "auth, environ, expected",
+    [
+        ({"host": "https://h:6443"}, {}, "host https://h:6443"),
+        ({"kubeconfig": "/k", "context": "c"}, {}, "kubeconfig /k, context c"),
+        ({}, {"KUBECONFIG": "/env/k"}, "kubeconfig /env/k, context its current context"),
+        ({"kubeconfig": {"clusters": []}}, {}, "the kubeconfig given inline, context its current context"),
+    ],
+)
+def test_describe_target_names_what_was_tried(auth, environ, expected):
+    assert k8s_client.describe_target(auth, environ) == expected
+
+
+def _kubeconfig(tmp_path, server="https://127.0.0.1:1", context="sim"):
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"token": "t0ken"}}],
+        "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
+        "current-context": context,
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def test_build_api_client_from_kubeconfig_and_context(tmp_path):
+    client = k8s_client.build_api_client(params(kubeconfig=_kubeconfig(tmp_path), context="sim"), environ={})
+    assert client.configuration.host == "https://127.0.0.1:1"
+    assert client.configuration.auth_settings()["BearerToken"]["value"] == "Bearer t0ken"
+    assert "context sim" in client.px_target
+
+
+def test_build_api_client_unknown_context_names_kubeconfig_and_context(tmp_path):
+    path = _kubeconfig(tmp_path)
+    with pytest.raises(ConnectionError_) as err:
+        k8s_client.build_api_client(params(kubeconfig=path, context="nope"), environ={})
+    assert path in err.value.msg and "context nope" in err.value.msg
+
+
+def test_build_api_client_missing_kubeconfig_says_what_to_set(tmp_path):
+    missing = str(tmp_path / "absent")
+    with pytest.raises(ConnectionError_) as err:
+        k8s_client.build_api_client(params(kubeconfig=missing), environ={})
+    assert missing in err.value.msg and "K8S_AUTH_KUBECONFIG" in err.value.msg
+
+
+def test_build_api_client_host_and_token_needs_no_kubeconfig(tmp_path):
+    client = k8s_client.build_api_client(params(host="https://api.example:6443/", api_key="tok"), environ={})
+    assert client.configuration.host == "https://api.example:6443"
+    assert client.configuration.auth_settings()["BearerToken"]["value"] == "Bearer tok"
+
+
+class _Boom(k8s_client.ApiException):
+    def __init__(self, status, body="", headers=None):
+        super().__init__(status=status, reason=f"Reason{status}")
+        self.body = body
+        self.headers = headers or {}
+
+
+def test_api_call_retries_throttling_then_succeeds(monkeypatch):
+    monkeypatch.setattr(k8s_client.time, "sleep", lambda s: None)
+    answers = [_Boom(429, headers={"Retry-After": "0"}), _Boom(500), "ok"]
+
+    def call():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert k8s_client.api_call(object(), "read it", call) == "ok"
+    assert answers == []
+
+
+def test_api_call_reports_the_operation_and_server_message(monkeypatch):
+    body = json.dumps({"kind": "Status", "message": 'storageclasses "x" not found'})
+
+    def call():
+        raise _Boom(404, body=body)
+
+    with pytest.raises(ApiFailure) as err:
+        k8s_client.api_call(object(), "read StorageClass x", call)
+    assert err.value.status == 404
+    assert err.value.msg == 'Failed to read StorageClass x: 404 Reason404: storageclasses "x" not found'
+
+
+def test_api_call_gives_up_after_persistent_server_errors(monkeypatch):
+    monkeypatch.setattr(k8s_client.time, "sleep", lambda s: None)
+    calls = []
+
+    def call():
+        calls.append(1)
+        raise _Boom(503)
+
+    with pytest.raises(ApiFailure):
+        k8s_client.api_call(object(), "list pods", call, _attempts=3)
+    assert len(calls) == 3
