@@ -60,7 +60,9 @@ class PlaybookRun:
         return self.data.get("stats", {}).get("localhost", {})
 
 
-def run_playbook(playbook: Path | str, *args: str, env: dict[str, str] | None = None, timeout: int = 600) -> PlaybookRun:
+def run_playbook(
+    playbook: Path | str, *args: str, env: dict[str, str] | None = None, timeout: int = 600
+) -> PlaybookRun:
     proc = subprocess.run(
         [
             str(VENV_BIN / "ansible-playbook"),
