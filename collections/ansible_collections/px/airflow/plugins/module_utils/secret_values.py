@@ -1,0 +1,96 @@
+# Copyright: px.airflow contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Generates secret values by kind and plans generate-once changes to a Secret (no API calls)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import string
+
+from ansible_collections.px.airflow.plugins.module_utils.errors import InvalidInput
+
+# Letters and digits only: safe in URLs, connection strings, shells and YAML without quoting.
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+KINDS = ("fernet", "token", "password", "db_password", "value")
+ROTATABLE = ("fernet", "token")
+MIN_LENGTH = {"token": 16, "password": 12, "db_password": 12}
+
+
+def fernet_key():
+    """A valid Fernet key: 32 random bytes, URL-safe base64 (what Fernet.generate_key returns)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
+
+
+def generate(kind, length):
+    if kind == "fernet":
+        return fernet_key()
+    if kind == "token":
+        # token_urlsafe(n) draws n random bytes; the text is longer than n.
+        return secrets.token_urlsafe(length)
+    if kind in ("password", "db_password"):
+        return "".join(secrets.choice(PASSWORD_ALPHABET) for dummy in range(length))
+    raise InvalidInput("kind %s has no generator" % kind)
+
+
+def validate_keys(keys, rotate):
+    names = [key["name"] for key in keys]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InvalidInput("keys lists %s more than once" % ", ".join(duplicates))
+    by_name = {key["name"]: key for key in keys}
+    for key in keys:
+        if key["kind"] == "value" and key.get("value") is None:
+            raise InvalidInput("keys.%s has kind=value but no value; give value, or a generated kind" % key["name"])
+        if key["kind"] != "value" and key.get("value") is not None:
+            raise InvalidInput(
+                "keys.%s: value is only for kind=value (kind %s is generated)" % (key["name"], key["kind"])
+            )
+        minimum = MIN_LENGTH.get(key["kind"])
+        if minimum and key.get("length", 32) < minimum:
+            raise InvalidInput("keys.%s: length must be at least %d for kind %s" % (key["name"], minimum, key["kind"]))
+    for name in rotate or []:
+        if name not in by_name:
+            raise InvalidInput("rotate names %s, which is not in keys" % name)
+        kind = by_name[name]["kind"]
+        if kind == "db_password":
+            raise InvalidInput(
+                "Refusing to rotate %s: a database password must change in the database (ALTER ROLE) at the "
+                "same moment, or every component loses its connection. Change it in PostgreSQL first, then "
+                "give the new password as kind=value." % name
+            )
+        if kind not in ROTATABLE:
+            raise InvalidInput(
+                "Refusing to rotate %s (kind %s): only fernet and token keys rotate safely here; for a "
+                "password, change it where it is used and give it as kind=value." % (name, kind)
+            )
+
+
+def plan(existing, keys, rotate):
+    """Decide the new data of the Secret.
+
+    ``existing`` maps key name to its current (decoded) value, or is None when the Secret is
+    absent. Returns ``(data, added, rotated, updated)``: the full desired data and the names of the
+    keys generated, rotated, and replaced by a given value. Existing generated values are never
+    replaced; a fernet key is rotated by prepending a new key (``new,old``) so that what was
+    encrypted with the old one stays readable.
+    """
+    current = dict(existing or {})
+    data = dict(current)
+    added, rotated, updated = [], [], []
+    for key in keys:
+        name, kind = key["name"], key["kind"]
+        if kind == "value":
+            if current.get(name) != key["value"]:
+                data[name] = key["value"]
+                (updated if name in current else added).append(name)
+            continue
+        if name not in current or current[name] == "":
+            data[name] = generate(kind, key.get("length", 32))
+            added.append(name)
+        elif name in (rotate or []):
+            new = generate(kind, key.get("length", 32))
+            data[name] = "%s,%s" % (new, current[name]) if kind == "fernet" else new
+            rotated.append(name)
+    return data, added, rotated, updated

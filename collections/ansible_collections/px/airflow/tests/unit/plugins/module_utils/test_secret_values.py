@@ -1,0 +1,93 @@
+# Copyright: px.airflow contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Generate-once planning of Secret values: never overwrite, rotate only where safe."""
+
+from __future__ import annotations
+
+import base64
+import string
+
+import pytest
+from ansible_collections.px.airflow.plugins.module_utils import secret_values as sv
+from ansible_collections.px.airflow.plugins.module_utils.errors import InvalidInput
+
+KEYS = [
+    {"name": "fernet-key", "kind": "fernet", "length": 32, "value": None},
+    {"name": "jwt-secret", "kind": "token", "length": 64, "value": None},
+    {"name": "admin-password", "kind": "password", "length": 20, "value": None},
+    {"name": "db-password", "kind": "db_password", "length": 24, "value": None},
+]
+
+
+def test_fernet_key_is_a_valid_fernet_key():
+    from cryptography.fernet import Fernet
+
+    key = sv.fernet_key()
+    assert len(base64.urlsafe_b64decode(key)) == 32
+    assert Fernet(key.encode()).decrypt(Fernet(key.encode()).encrypt(b"x")) == b"x"
+
+
+@pytest.mark.parametrize(
+    "kind, length, check",
+    [
+        ("token", 64, lambda v: len(base64.urlsafe_b64decode(v + "=" * (-len(v) % 4))) == 64),
+        ("password", 20, lambda v: len(v) == 20 and set(v) <= set(string.ascii_letters + string.digits)),
+        ("db_password", 12, lambda v: len(v) == 12 and v.isalnum()),
+    ],
+)
+def test_generate_by_kind(kind, length, check):
+    values = {sv.generate(kind, length) for dummy in range(5)}
+    assert len(values) == 5 and all(check(v) for v in values)
+
+
+def test_plan_generates_everything_for_a_new_secret():
+    data, added, rotated, updated = sv.plan(None, KEYS, [])
+    assert sorted(added) == sorted(k["name"] for k in KEYS) and rotated == [] and updated == []
+    assert len(data["admin-password"]) == 20
+
+
+def test_plan_never_overwrites_existing_values():
+    existing = {"fernet-key": "F", "jwt-secret": "J", "admin-password": "A", "db-password": "D", "other": "kept"}
+    data, added, rotated, updated = sv.plan(existing, KEYS, [])
+    assert data == existing and (added, rotated, updated) == ([], [], [])
+
+
+def test_plan_adds_only_missing_keys():
+    data, added = sv.plan({"fernet-key": "F"}, KEYS, [])[:2]
+    assert data["fernet-key"] == "F" and "fernet-key" not in added and len(added) == 3
+
+
+def test_fernet_rotation_prepends_the_new_key():
+    data, dummy, rotated, dummy = sv.plan({"fernet-key": "OLD"}, KEYS[:1], ["fernet-key"])
+    new, old = data["fernet-key"].split(",")
+    assert old == "OLD" and rotated == ["fernet-key"] and len(base64.urlsafe_b64decode(new)) == 32
+
+
+def test_token_rotation_replaces_the_token():
+    data, dummy, rotated, dummy = sv.plan({"jwt-secret": "OLD"}, KEYS[1:2], ["jwt-secret"])
+    assert data["jwt-secret"] != "OLD" and "," not in data["jwt-secret"] and rotated == ["jwt-secret"]
+
+
+def test_given_values_replace_stored_ones_and_report_it():
+    keys = [{"name": "host", "kind": "value", "length": 32, "value": "db.example"}]
+    assert sv.plan({"host": "db.example"}, keys, [])[3] == []
+    data, added, dummy, updated = sv.plan({"host": "old.example"}, keys, [])
+    assert data["host"] == "db.example" and updated == ["host"] and added == []
+
+
+@pytest.mark.parametrize(
+    "keys, rotate, message",
+    [
+        (KEYS, ["db-password"], "Refusing to rotate db-password: a database password must change in the database"),
+        (KEYS, ["admin-password"], "only fernet and token keys rotate safely"),
+        (KEYS, ["nope"], "rotate names nope, which is not in keys"),
+        (KEYS + KEYS[:1], [], "keys lists fernet-key more than once"),
+        ([{"name": "v", "kind": "value", "length": 32, "value": None}], [], "keys.v has kind=value but no value"),
+        ([{"name": "t", "kind": "token", "length": 32, "value": "x"}], [], "value is only for kind=value"),
+        ([{"name": "p", "kind": "password", "length": 6, "value": None}], [], "length must be at least 12"),
+    ],
+)
+def test_validate_keys_refuses_unsafe_or_contradictory_input(keys, rotate, message):
+    with pytest.raises(InvalidInput) as err:
+        sv.validate_keys(keys, rotate)
+    assert message in err.value.msg
