@@ -222,7 +222,7 @@ storage_class:
   type: dict
   sample: {apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {name: px-airflow-db},
            provisioner: pxd.portworx.com, parameters: {repl: "3", io_profile: db_remote}, reclaimPolicy: Retain}
-action:
+operation:
   description: What was done, or would be done in check mode.
   returned: always
   type: str
@@ -350,7 +350,7 @@ class StorageClassRunner:
     def _result(self, action, before, after, differences=None):
         result = {
             "changed": action != "none",
-            "action": action,
+            "operation": action,
             "storage_class": after or {},
             "differences": {field: list(pair) for field, pair in (differences or {}).items()},
         }

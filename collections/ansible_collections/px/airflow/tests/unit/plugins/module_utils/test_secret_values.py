@@ -58,20 +58,20 @@ def test_plan_adds_only_missing_keys():
 
 
 def test_fernet_rotation_prepends_the_new_key():
-    data, dummy, rotated, dummy = sv.plan({"fernet-key": "OLD"}, KEYS[:1], ["fernet-key"])
+    data, _added, rotated, _updated = sv.plan({"fernet-key": "OLD"}, KEYS[:1], ["fernet-key"])
     new, old = data["fernet-key"].split(",")
     assert old == "OLD" and rotated == ["fernet-key"] and len(base64.urlsafe_b64decode(new)) == 32
 
 
 def test_token_rotation_replaces_the_token():
-    data, dummy, rotated, dummy = sv.plan({"jwt-secret": "OLD"}, KEYS[1:2], ["jwt-secret"])
+    data, _added, rotated, _updated = sv.plan({"jwt-secret": "OLD"}, KEYS[1:2], ["jwt-secret"])
     assert data["jwt-secret"] != "OLD" and "," not in data["jwt-secret"] and rotated == ["jwt-secret"]
 
 
 def test_given_values_replace_stored_ones_and_report_it():
     keys = [{"name": "host", "kind": "value", "length": 32, "value": "db.example"}]
     assert sv.plan({"host": "db.example"}, keys, [])[3] == []
-    data, added, dummy, updated = sv.plan({"host": "old.example"}, keys, [])
+    data, added, _rotated, updated = sv.plan({"host": "old.example"}, keys, [])
     assert data["host"] == "db.example" and updated == ["host"] and added == []
 
 
