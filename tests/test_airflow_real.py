@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, VENV_BIN, run_playbook
-from realpg import start_postgres
+from helpers import ROOT, VENV_BIN, run_playbook
+
+sys.path.insert(0, str(ROOT / "tools"))
+from local_airflow import Postgres
 
 sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.px.airflow.plugins.module_utils.secret_values import generate
@@ -110,7 +112,7 @@ def resolved_env(manifest: dict, secrets: dict, container: int = 0) -> dict[str,
 
 @pytest.fixture(scope="module")
 def postgres():
-    server = start_postgres()
+    server = Postgres.start()
     yield server
     server.stop()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 
-from conftest import ROOT, VENV_BIN, ansible_env, run_playbook
+from helpers import ROOT, VENV_BIN, ansible_env, run_playbook
 
 
 def test_ansible_finds_our_modules_and_their_docs():

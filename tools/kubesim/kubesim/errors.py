@@ -33,9 +33,10 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
         }
+        if self.reason:  # StatusReasonUnknown is "" and omitted, as in metav1.Status JSON
+            status["reason"] = self.reason
+        status["code"] = self.code
         if self.details:
             status["details"] = self.details
         return status
@@ -102,12 +103,15 @@ def unauthorized() -> ApiError:
     return ApiError(401, "Unauthorized", "Unauthorized")
 
 
-def forbidden(resource: str, name: str, message: str, group: str = "") -> ApiError:
+def forbidden(
+    resource: str, name: str, message: str, group: str = "", causes: list[dict[str, str]] | None = None
+) -> ApiError:
+    extra: dict[str, Any] = {"causes": causes} if causes else {}
     return ApiError(
         403,
         "Forbidden",
         f'{_qualified(resource, group)} "{name}" is forbidden: {message}',
-        _details(name, resource, group),
+        _details(name, resource, group, **extra),
     )
 
 
@@ -121,3 +125,26 @@ def method_not_allowed(message: str) -> ApiError:
 
 def unsupported_media_type(content_type: str) -> ApiError:
     return ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content_type}")
+
+
+def internal_error(message: str) -> ApiError:
+    return ApiError(500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]})
+
+
+def unknown_error(code: int, message: str) -> ApiError:
+    """An error the API server did not convert to a Status (StatusReasonUnknown, reason omitted)."""
+    return ApiError(code, "", message)
+
+
+def not_found_path() -> ApiError:
+    """A URL the server does not serve at all (no resource, no such group/version)."""
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def gone(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
+
+
+def invalid_options(kind: str, causes: list[dict[str, str]]) -> ApiError:
+    """422 for bad CreateOptions/UpdateOptions/DeleteOptions query parameters (group meta.k8s.io)."""
+    return invalid(kind, "", causes, group="meta.k8s.io")

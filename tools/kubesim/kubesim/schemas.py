@@ -150,19 +150,21 @@ class Schemas:
         return self._loaded.defs.get(name)
 
     def resolve(self, node: dict | None) -> dict | None:
-        """Follow `$ref`, keeping the referring node's own `x-kubernetes-*` keys (patch strategy lives there)."""
+        """Follow `$ref`, keeping the referring node's own `x-kubernetes-*` keys (patch strategy lives there).
+
+        `node` must be a node of this schema (or a bare {"$ref": ...}); the result is shared: never mutate it.
+        """
         if node is None or "$ref" not in node:
             return node
         loaded = self._loaded
+        target = loaded.defs.get(definition_name(node["$ref"]))
+        if target is None or len(node) == 1:
+            return target  # a bare reference: nothing to merge, nothing to cache
+        # Merged nodes are cached by id(): only nodes of the (immortal) loaded schema carry extras, so
+        # an id is never reused for another node.
         merged = loaded.merged.get(id(node))
         if merged is None:
-            target = loaded.defs.get(definition_name(node["$ref"]))
-            if target is None:
-                return None
-            extras = {key: value for key, value in node.items() if key != "$ref"}
-            merged = {**target, **extras} if extras else target
-            if "$ref" in merged:  # a definition that is itself a reference
-                merged = self.resolve(merged) or merged
+            merged = {**target, **{key: value for key, value in node.items() if key != "$ref"}}
             with loaded.lock:
                 loaded.merged[id(node)] = merged
         return merged

@@ -202,7 +202,7 @@ def parse_with_airflow(src, files):
     script = (
         "import json, sys\n"
         "from airflow.dag_processing.dagbag import DagBag\n"
-        "bag = DagBag(dag_folder=sys.argv[1], include_examples=False, safe_mode=False)\n"
+        "bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)\n"
         "print(json.dumps(bag.import_errors))\n"
     )
     env = dict(os.environ, AIRFLOW__CORE__LOAD_EXAMPLES="False")
