@@ -9,7 +9,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 help:
 	@echo "make setup     - install everything into .venv (and Debian packages when root)"
 	@echo "make test      - run every gate: ruff, ansible-lint, sanity, units, pytest"
-	@echo "make deploy    - deploy the stack and demo-test it (playbooks/site.yml)"
+	@echo "make deploy    - deploy the stack and demo-test it (site.yml; on kubesim when no cluster is configured)"
 	@echo "make lint|sanity|units|pytest - one gate"
 
 setup:
@@ -31,7 +31,7 @@ pytest:
 	$(VENV)/bin/python tools/gates.py --only pytest
 
 deploy: setup
-	./tools/deploy.sh
+	./tools/deploy.sh $(ARGS)
 
 bench: setup
 	$(VENV)/bin/python bench/run.py

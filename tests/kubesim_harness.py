@@ -56,23 +56,6 @@ class KubesimInstance:
             return 0
         return len(self.request_log.read_text().splitlines())
 
-    def settled_mark(self, api_client: Any, timeout: float = 10.0) -> int:
-        """A `mark` that counts every request answered so far.
-
-        kubesim logs a request after answering it, so a client can run ahead of the log; a marker
-        request whose own log line has appeared proves the earlier lines are there too.
-        """
-        marker = uuid.uuid4().hex
-        api_client.call_api("/version", "GET", query_params=[("px-marker", marker)], _preload_content=False)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            entries = self.requests()
-            for index, entry in enumerate(entries):
-                if marker in entry.get("query", ""):
-                    return index + 1
-            time.sleep(0.02)
-        raise AssertionError(f"kubesim did not log the marker request within {timeout} s")
-
     def writes(self, since: int = 0) -> list[dict[str, Any]]:
         """Logged requests that changed something: writes minus dry runs and no-op updates (`changed` false)."""
         return [
