@@ -55,9 +55,21 @@ def start_kubesim(workdir: Path) -> tuple[subprocess.Popen, Path, Path]:
         path.unlink(missing_ok=True)
     out = open(workdir / "kubesim.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
     process = subprocess.Popen(
-        [str(VENV_BIN / "kubesim"), "serve", "--kubeconfig", str(kubeconfig), "--request-log", str(log),
-         "--state-dir", str(state), "--portworx", "healthy", "--run-pods"],
-        stdout=out, stderr=subprocess.STDOUT,
+        [
+            str(VENV_BIN / "kubesim"),
+            "serve",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--request-log",
+            str(log),
+            "--state-dir",
+            str(state),
+            "--portworx",
+            "healthy",
+            "--run-pods",
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while not kubeconfig.exists():
