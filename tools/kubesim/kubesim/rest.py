@@ -77,6 +77,19 @@ def parse_bool(value: str | None) -> bool:
     return value in ("1", "t", "T", "TRUE", "true", "True")
 
 
+# Status fields without omitempty in k8s.io/api (apps/v1 types.go): present, as zero, on a new object.
+ZERO_STATUS: dict[tuple[str, str], dict[str, int]] = {
+    ("apps", "ReplicaSet"): {"replicas": 0},
+    ("apps", "StatefulSet"): {"replicas": 0, "availableReplicas": 0},
+    ("apps", "DaemonSet"): {
+        "currentNumberScheduled": 0,
+        "numberMisscheduled": 0,
+        "desiredNumberScheduled": 0,
+        "numberReady": 0,
+    },
+}
+
+
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -437,7 +450,9 @@ class Api:
                 obj.pop("status", None)
             return
         if info.has_status and not info.keep_status_on_create:
-            obj["status"] = {}
+            # The zero status serializes its fields that have no omitempty (k8s.io/api apps/v1 types.go),
+            # so a real server answers a new ReplicaSet with {"replicas": 0}, not {}.
+            obj["status"] = dict(ZERO_STATUS.get((info.group, info.kind), {}))
         kind = (info.group, info.kind)
         if kind == ("", "Service"):
             obj["status"] = {"loadBalancer": {}}
