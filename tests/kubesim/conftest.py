@@ -30,8 +30,8 @@ from simclient import RawClient
 
 @pytest.fixture(scope="session")
 def kubesim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubesimInstance]:
-    """One kubesim for the session."""
-    instance = start_kubesim(tmp_path_factory.mktemp("kubesim"))
+    """One kubesim for the session: the API server alone (no controllers), so nothing moves by itself."""
+    instance = start_kubesim(tmp_path_factory.mktemp("kubesim"), "--no-controllers")
     yield instance
     instance.stop()
 

@@ -1,15 +1,20 @@
 """Command line: `kubesim serve --kubeconfig PATH [--port N] [--state-dir DIR] [--request-log PATH]
-[--kubernetes-version 1.33]`.
+[--kubernetes-version 1.33]`, plus the simulation's flags (sim.py: --portworx, --delays,
+--no-controllers, ...).
 
-Later parts add their flags in `add_serve_arguments` and read them from `ServeOptions.extra`.
+The simulation starts in the server's `setup` hook, before the first request is answered;
+what they started is stopped once the server has stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from collections.abc import Callable
 
-from .server import ServeOptions, serve
+from . import sim
+from .server import App, ServeOptions, Setup, serve
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +25,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", help="keep objects here so they survive a restart")
     parser.add_argument("--request-log", help="append one JSON line per request to this file")
     parser.add_argument("--kubernetes-version", default="1.33", help="the Kubernetes version to simulate (1.30-1.37)")
+    sim.add_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,18 +51,62 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
     )
 
 
+class Stops:
+    """What the setup hook started, stopped once and in reverse order: as soon as the API starts
+    closing (controllers must not outlive it), at the latest when `serve` returns."""
+
+    def __init__(self) -> None:
+        self._stops: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+        self._done = False
+
+    def add(self, stop: Callable[[], None]) -> None:
+        self._stops.append(stop)
+
+    def run(self) -> None:
+        with self._lock:  # a second caller waits until the first has finished
+            if self._done:
+                return
+            self._done = True
+            for stop in reversed(self._stops):
+                stop()
+
+
+def make_setup(args: argparse.Namespace, stops: Stops) -> Setup:
+    """Start the simulation before the first request."""
+
+    def setup(app: App) -> None:
+        stops.add(start_simulation(app, args))
+        threading.Thread(target=_stop_when_closing, args=(app, stops), name="kubesim-stop", daemon=True).start()
+
+    return setup
+
+
+def _stop_when_closing(app: App, stops: Stops) -> None:
+    app.api.closing.wait()
+    stops.run()
+
+
+def start_simulation(app: App, args: argparse.Namespace) -> Callable[[], None]:
+    """The controllers."""
+    return sim.start(app.api, args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        try:
-            return serve(options_from(args))
-        except ValueError as e:
-            print(f"kubesim: {e}", file=sys.stderr)
-            return 2
-        except OSError as e:  # the port is taken, a path is not writable, ...
-            print(f"kubesim: cannot serve: {e}", file=sys.stderr)
-            return 1
-    return 2
+    if args.command != "serve":
+        return 2
+    stops = Stops()
+    try:
+        return serve(options_from(args), make_setup(args, stops))
+    except ValueError as e:
+        print(f"kubesim: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the port is taken, a path is not writable, ...
+        print(f"kubesim: cannot serve: {e}", file=sys.stderr)
+        return 1
+    finally:
+        stops.run()
 
 
 if __name__ == "__main__":
