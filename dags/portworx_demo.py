@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.sdk import Param, dag, task
-from airflow.task.trigger_rule import TriggerRule
+from kubernetes.client import models as k8s
 
 DEMO_LABEL = "px.airflow/demo"
 RUN_LABEL = "px.airflow/demo-run"
@@ -109,8 +109,10 @@ def _pod(task_id: str, script: str) -> KubernetesPodOperator:
         cmds=["sh", "-c"],
         arguments=[script],
         labels={DEMO_LABEL: "true"},
-        volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
-        volume_mounts=[{"name": "data", "mountPath": MOUNT}],
+        volumes=[
+            k8s.V1Volume(name="data", persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=claim))
+        ],
+        volume_mounts=[k8s.V1VolumeMount(name="data", mount_path=MOUNT)],
         security_context=_pod_security(),
         container_security_context=CONTAINER_SECURITY,
         in_cluster=_in_cluster(),
@@ -121,9 +123,13 @@ def _pod(task_id: str, script: str) -> KubernetesPodOperator:
     )
 
 
-@task(trigger_rule=TriggerRule.ALL_DONE)
+@task
 def cleanup(params: dict, run_id: str) -> dict:
-    """Delete this run's claim, and demo claims older runs left behind."""
+    """Delete this run's claim, and demo claims older runs left behind.
+
+    A teardown task: it runs whatever happened before it (as trigger rule all_done would), and its
+    own success does not make a failed run look successful.
+    """
     from kubernetes.client.rest import ApiException
 
     api = _core_api()
@@ -171,7 +177,8 @@ def portworx_demo():
         f'got=$(cat {MOUNT}/token) && echo read token "$got" && '
         f'if [ "$got" != "{expected}" ]; then echo "token mismatch: wanted {expected}"; exit 1; fi',
     )
-    claim >> write >> read >> cleanup()
+    done = cleanup().as_teardown()
+    claim >> write >> read >> done
 
 
 portworx_demo()

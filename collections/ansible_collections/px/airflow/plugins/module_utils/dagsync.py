@@ -239,11 +239,38 @@ def _store_blob(root, sha, source):
     return True
 
 
-def _build_version(root, version, files):
-    """versions/<version>/ as hard links to the blobs; built aside, renamed into place."""
+def _version_intact(root, version, files, deep):
+    """Whether versions/<version>/ still holds exactly the manifest's files (sizes; hashes if deep)."""
+    base = os.path.join(root, "versions", version)
+    found = 0
+    for _dirpath, _dirnames, names in os.walk(base):
+        found += len(names)
+    if found != len(files):
+        return False
+    for path, meta in files.items():
+        full = os.path.join(base, *path.split("/"))
+        try:
+            if os.path.getsize(full) != meta["size"]:
+                return False
+        except OSError:
+            return False
+        if deep and file_sha256(full) != meta["sha256"]:
+            return False
+    return True
+
+
+def _build_version(root, version, files, verify=False):
+    """versions/<version>/ as hard links to the blobs; built aside, renamed into place.
+
+    An existing version directory is kept when intact; one changed by hand is rebuilt.
+    """
     final = os.path.join(root, "versions", version)
     if os.path.isdir(final):
-        return False
+        if _version_intact(root, version, files, deep=verify):
+            return False
+        broken = os.path.join(root, "versions", ".broken-%s-%s" % (version, os.urandom(4).hex()))
+        os.rename(final, broken)
+        shutil.rmtree(broken, ignore_errors=True)
     temp = os.path.join(root, "versions", ".build-%s-%s" % (version, os.urandom(4).hex()))
     os.makedirs(temp)
     for path, meta in files.items():
@@ -320,11 +347,12 @@ def _previous_version(root, current):
     return versions[-1] if versions else None
 
 
-def apply(root, files, incoming, keep=3, lease=120, wait=150):
+def apply(root, files, incoming, keep=3, lease=120, wait=150, verify=False):
     """Make ``files`` (a scan_tree map) the current version on the volume at ``root``.
 
-    ``incoming`` maps sha256 to a file holding that content (the blobs the volume lacks). Returns
-    a summary dict. Raises SyncError; the previous version stays current on any failure.
+    ``incoming`` maps sha256 to a file holding that content (the blobs the volume lacks). With
+    ``verify``, blobs and the version's files are checked by hash, and what was changed by hand is
+    repaired. Returns a summary dict. Raises SyncError; the previous version stays current on any failure.
     """
     if keep < 1:
         raise SyncError("keep must be at least 1")
@@ -338,7 +366,10 @@ def apply(root, files, incoming, keep=3, lease=120, wait=150):
         stored = 0
         for meta in files.values():
             sha = meta["sha256"]
-            if os.path.exists(os.path.join(root, "blobs", sha)):
+            blob = os.path.join(root, "blobs", sha)
+            if os.path.exists(blob) and verify and file_sha256(blob) != sha:
+                os.unlink(blob)  # changed by hand: store it again from this sync
+            if os.path.exists(blob):
                 continue
             if sha not in incoming:
                 raise SyncError(
@@ -354,7 +385,7 @@ def apply(root, files, incoming, keep=3, lease=120, wait=150):
             os.rename(temp, manifest)
         else:
             os.utime(manifest)  # newest again: pruning keeps the most recently used versions
-        built = _build_version(root, version, files)
+        built = _build_version(root, version, files, verify)
         if before != version:
             _switch_current(root, version)
         protected = [version, before if before != version else _previous_version(root, version)]
@@ -387,6 +418,7 @@ def _main(argv):
     run.add_argument("--keep", type=int, default=3)
     run.add_argument("--lease", type=int, default=120)
     run.add_argument("--wait", type=int, default=150)
+    run.add_argument("--verify", action="store_true", help="check blobs and files by hash; repair hand edits")
     args = parser.parse_args(argv)
     with open(args.manifest) as handle:
         files = json.load(handle)
@@ -396,7 +428,9 @@ def _main(argv):
             if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
                 incoming[name] = os.path.join(args.incoming, name)
     try:
-        summary = apply(args.root, files, incoming, keep=args.keep, lease=args.lease, wait=args.wait)
+        summary = apply(
+            args.root, files, incoming, keep=args.keep, lease=args.lease, wait=args.wait, verify=args.verify
+        )
     except SyncError as exc:
         sys.stdout.write(json.dumps({"error": str(exc)}) + "\n")
         return 2

@@ -370,7 +370,8 @@ class DagSync:
                         "/sync/incoming",
                         "--keep",
                         str(params["keep_versions"]),
-                    ],
+                    ]
+                    + (["--verify"] if params["force"] else []),
                     "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
                     "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
                     "volumeMounts": [

@@ -245,3 +245,13 @@ def test_the_program_runs_as_a_script(dirs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["version"] == dagsync.version_of(files) and current_tree(volume) == {"a.py": b"1\n"}
+
+
+def test_a_hand_edited_version_is_repaired_when_verified(dirs):
+    src, volume = dirs
+    write(src, {"a.py": "1\n", "b.py": "2\n"})
+    sync(src, volume)
+    current = os.path.realpath(volume / "current")
+    os.unlink(os.path.join(current, "b.py"))
+    _files, summary = sync(src, volume, verify=True)
+    assert summary["version_built"] and current_tree(volume) == source_tree(src)
