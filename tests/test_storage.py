@@ -21,8 +21,11 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A kubesim of this module's own: Portworx comes and goes here, other tests never see it."""
-    instance = start_kubesim(tmp_path_factory.mktemp("storage-sim"))
+    """A kubesim of this module's own: Portworx comes and goes here, other tests never see it.
+
+    kubesim's own simulated Portworx is off (--portworx absent): these tests put each state in place.
+    """
+    instance = start_kubesim(tmp_path_factory.mktemp("storage-sim"), "--portworx", "absent")
     instance.client = instance.api_client()
     yield instance
     instance.stop()

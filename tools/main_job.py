@@ -13,13 +13,13 @@ LocalExecutor, dag-processor) on a real local PostgreSQL stands in for the Airfl
   - the demo's tasks use kubesim's kubeconfig, and their pods run for real.
 
     .venv/bin/python tools/main_job.py [--workdir out/main-job] [--keep-running]
+    .venv/bin/python tools/main_job.py --attach KUBECONFIG --state-dir DIR   (molecule's verify)
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import json
 import os
 import secrets
 import shutil
@@ -53,33 +53,34 @@ def start_kubesim(workdir: Path) -> tuple[subprocess.Popen, Path, Path]:
     kubeconfig, log, state = workdir / "kubeconfig", workdir / "requests.jsonl", workdir / "kubesim-state"
     for path in (kubeconfig, log):
         path.unlink(missing_ok=True)
-    out = open(workdir / "kubesim.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
-    process = subprocess.Popen(
-        [
-            str(VENV_BIN / "kubesim"),
-            "serve",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--request-log",
-            str(log),
-            "--state-dir",
-            str(state),
-            "--portworx",
-            "healthy",
-            "--run-pods",
-        ],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
+    with open(workdir / "kubesim.log", "wb") as out:
+        process = subprocess.Popen(
+            [
+                str(VENV_BIN / "kubesim"),
+                "serve",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--request-log",
+                str(log),
+                "--state-dir",
+                str(state),
+                "--portworx",
+                "healthy",
+                "--run-pods",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 60
     while not kubeconfig.exists():
         if process.poll() is not None or time.monotonic() > deadline:
+            stop_pid(process.pid)
             raise SystemExit(f"main-job: kubesim did not start; see {workdir / 'kubesim.log'}")
         time.sleep(0.1)
     return process, kubeconfig, state
 
 
-def playbook(kubeconfig: Path, *args: str) -> int:
+def playbook(kubeconfig: Path, *args: str, name: str = "site.yml") -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("K8S_AUTH_")}
     env.update(
         PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -87,9 +88,75 @@ def playbook(kubeconfig: Path, *args: str) -> int:
         K8S_AUTH_KUBECONFIG=str(kubeconfig),
         K8S_AUTH_CONTEXT="kubesim",
     )
-    command = [str(VENV_BIN / "ansible-playbook"), str(ROOT / "playbooks" / "site.yml"), *args]
+    command = [str(VENV_BIN / "ansible-playbook"), str(ROOT / "playbooks" / name), *args]
     say("running " + " ".join(command[1:]))
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+
+
+class KubesimStack:
+    """kubesim, and a real local Airflow standing in for the Airflow pods once the stack is deployed."""
+
+    def __init__(self, workdir: Path, namespace: str = "airflow", release: str = "af") -> None:
+        self.workdir, self.namespace, self.release = workdir, namespace, release
+        self.sim: subprocess.Popen | None = None
+        self.kubeconfig = workdir / "kubeconfig"
+        self.state = workdir / "kubesim-state"
+        self.postgres: Postgres | None = None
+        self.airflow: LocalAirflow | None = None
+
+    def start_cluster(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir.mkdir(parents=True)
+        self.sim, self.kubeconfig, self.state = start_kubesim(self.workdir)
+        log = self.workdir / "requests.jsonl"
+        say(f"kubesim (pid {self.sim.pid}) serves {self.kubeconfig}; its request log is {log}")
+
+    def attach(self, kubeconfig: Path, state: Path) -> None:
+        """Use a kubesim somebody else started (molecule's create step)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig, self.state = kubeconfig, state
+
+    def deploy(self, *args: str) -> int:
+        return playbook(self.kubeconfig, "--skip-tags", "demo", *args)
+
+    def start_airflow(self) -> LocalAirflow:
+        password, volume = cluster_facts(self.kubeconfig, self.namespace, self.release)
+        dags_folder = self.state / "volumes" / volume / "current"
+        say(f"the DAGs volume {volume} is at {dags_folder.parent}; starting a real Airflow on it")
+        self.postgres = Postgres.start()
+        conn = self.postgres.create_database("airflow", "airflow", secrets.token_hex(16))
+        self.airflow = LocalAirflow(
+            home=self.workdir / "airflow",
+            dags_folder=dags_folder,
+            sql_alchemy_conn=conn,
+            admin_password=password,
+            extra_env={"KUBECONFIG": str(self.kubeconfig), "PX_DEMO_KUBE_CONTEXT": "kubesim"},
+        )
+        self.airflow.prepare()
+        self.airflow.start()
+        (self.workdir / "airflow-started").write_text(str(time.time()))
+        register_proxy(self.kubeconfig, self.namespace, f"{self.release}-api-server", 8080, self.airflow.url)
+        say(f"Airflow {self.airflow.url} answers behind service {self.namespace}/{self.release}-api-server:8080")
+        return self.airflow
+
+    def demo(self, *args: str) -> int:
+        rc = playbook(self.kubeconfig, "--tags", "demo", *args)
+        say("demo-test " + ("PASSED" if rc == 0 else f"FAILED (exit {rc})") + " on kubesim (a simulation)")
+        return rc
+
+    def stop_airflow(self) -> None:
+        if self.airflow is not None:
+            self.airflow.stop()
+            self.airflow = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+
+    def stop(self) -> None:
+        self.stop_airflow()
+        if self.sim is not None:
+            stop_pid(self.sim.pid)
+            self.sim = None
 
 
 def cluster_facts(kubeconfig: Path, namespace: str, release: str) -> tuple[str, str]:
@@ -116,51 +183,32 @@ def main() -> int:
     parser.add_argument("--workdir", default=str(ROOT / "out" / "main-job"))
     parser.add_argument("--namespace", default="airflow")
     parser.add_argument("--release", default="af")
+    parser.add_argument("--attach", metavar="KUBECONFIG", help="demo-test a stack already deployed on this kubesim")
+    parser.add_argument("--state-dir", help="with --attach: that kubesim's --state-dir")
     parser.add_argument("--keep-running", action="store_true", help="leave kubesim and Airflow up until Ctrl-C")
     parser.add_argument("playbook_args", nargs="*", help="extra ansible-playbook arguments")
     args = parser.parse_args()
     print(BANNER, flush=True)
-    workdir = Path(args.workdir)
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    sim, kubeconfig, state = start_kubesim(workdir)
-    say(f"kubesim (pid {sim.pid}) serves {kubeconfig}; its request log is {workdir / 'requests.jsonl'}")
-    postgres = airflow = None
+    stack = KubesimStack(Path(args.workdir), args.namespace, args.release)
     try:
-        rc = playbook(kubeconfig, "--skip-tags", "demo", *args.playbook_args)
-        if rc != 0:
-            say(f"deploying the stack failed (exit {rc}); nothing was demo-tested")
-            return rc
-        password, volume = cluster_facts(kubeconfig, args.namespace, args.release)
-        dags_folder = state / "volumes" / volume / "current"
-        say(f"the DAGs volume {volume} is at {dags_folder.parent}; starting a real Airflow on it")
-        postgres = Postgres.start()
-        conn = postgres.create_database("airflow", "airflow", secrets.token_hex(16))
-        airflow = LocalAirflow(
-            home=workdir / "airflow",
-            dags_folder=dags_folder,
-            sql_alchemy_conn=conn,
-            admin_password=password,
-            extra_env={"KUBECONFIG": str(kubeconfig), "PX_DEMO_KUBE_CONTEXT": "kubesim"},
-        )
-        airflow.prepare()
-        airflow.start()
-        register_proxy(kubeconfig, args.namespace, f"{args.release}-api-server", 8080, airflow.url)
-        say(f"Airflow {airflow.url} answers behind service {args.namespace}/{args.release}-api-server:8080")
-        rc = playbook(kubeconfig, "--tags", "demo", *args.playbook_args)
-        say("demo-test " + ("PASSED" if rc == 0 else f"FAILED (exit {rc})") + " on kubesim (a simulation)")
+        if args.attach:
+            if not args.state_dir:
+                parser.error("--attach needs --state-dir")
+            stack.attach(Path(args.attach), Path(args.state_dir))
+        else:
+            stack.start_cluster()
+            rc = stack.deploy(*args.playbook_args)
+            if rc != 0:
+                say(f"deploying the stack failed (exit {rc}); nothing was demo-tested")
+                return rc
+        stack.start_airflow()
+        rc = stack.demo(*args.playbook_args)
         if args.keep_running and rc == 0:
             say("kubesim and Airflow keep running; Ctrl-C stops them")
             signal.pause()
         return rc
     finally:
-        if airflow is not None:
-            airflow.stop()
-        if postgres is not None:
-            postgres.stop()
-        stop_pid(sim.pid)
-        summary = {"kubeconfig": str(kubeconfig), "request_log": str(workdir / "requests.jsonl")}
-        (workdir / "summary.json").write_text(json.dumps(summary))
+        stack.stop()
 
 
 if __name__ == "__main__":
