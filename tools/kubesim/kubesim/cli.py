@@ -1,8 +1,8 @@
 """Command line: `kubesim serve --kubeconfig PATH [--port N] [--state-dir DIR] [--request-log PATH]
 [--kubernetes-version 1.33]`, plus the simulation's flags (sim.py: --portworx, --delays,
---no-controllers, ...).
+--no-controllers, ...) and part 3's (part3.py: --run-pods, --run-images, --proxy, --faults).
 
-The simulation starts in the server's `setup` hook, before the first request is answered;
+The simulation and part 3 start in the server's `setup` hook, before the first request is answered;
 what they started is stopped once the server has stopped.
 """
 
@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from . import sim
+from . import part3, sim
 from .server import App, ServeOptions, Setup, serve
 
 
@@ -26,6 +26,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--request-log", help="append one JSON line per request to this file")
     parser.add_argument("--kubernetes-version", default="1.33", help="the Kubernetes version to simulate (1.30-1.37)")
     sim.add_arguments(parser)
+    part3.add_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,9 +74,10 @@ class Stops:
 
 
 def make_setup(args: argparse.Namespace, stops: Stops) -> Setup:
-    """Start the simulation before the first request."""
+    """Part 3's hooks first (so the controllers find its runner and faults), then the simulation."""
 
     def setup(app: App) -> None:
+        stops.add(part3.setup(app))
         stops.add(start_simulation(app, args))
         threading.Thread(target=_stop_when_closing, args=(app, stops), name="kubesim-stop", daemon=True).start()
 
@@ -88,8 +90,8 @@ def _stop_when_closing(app: App, stops: Stops) -> None:
 
 
 def start_simulation(app: App, args: argparse.Namespace) -> Callable[[], None]:
-    """The controllers."""
-    return sim.start(app.api, args)
+    """The controllers, given part 3's pod runner and faults before they are built."""
+    return sim.start(app.api, args, extend=part3.extend(app))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,7 +102,12 @@ class Applier:
             return known
         if api_version not in self.discovered:
             base = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
-            self.discovered[api_version] = self._request("GET", base, "discover %s" % api_version) or {}
+            try:
+                self.discovered[api_version] = self._request("GET", base, "discover %s" % api_version) or {}
+            except ApiFailure as exc:
+                if exc.status != 404:
+                    raise
+                self.discovered[api_version] = {}
         for resource in self.discovered[api_version].get("resources", []):
             if resource.get("kind") == kind and "/" not in resource.get("name", ""):
                 return resource["name"], resource.get("namespaced", False)
