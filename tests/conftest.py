@@ -17,3 +17,13 @@ def playbook(tmp_path: Path):
         return path
 
     return write
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the wall time of each molecule scenario that ran (issue: print them)."""
+    try:
+        from test_molecule import WALL_TIMES
+    except ImportError:
+        return
+    for scenario, seconds in WALL_TIMES.items():
+        terminalreporter.write_line(f"molecule scenario {scenario}: {seconds:.1f} s")

@@ -217,3 +217,30 @@ def test_a_new_image_tag_rolls_the_components_and_keeps_the_database(deployed, r
     jobs = client.BatchV1Api(cluster.client).list_namespaced_job(NS).items
     assert len([j for j in jobs if j.metadata.labels["app.kubernetes.io/component"] == "migrate"]) == 2
     assert secret_data(cluster) == secrets_before
+
+
+def secret_values(cluster) -> set[str]:
+    import base64
+
+    values = set()
+    for data in secret_data(cluster).values():
+        for encoded in (data or {}).values():
+            value = base64.b64decode(encoded).decode()
+            values.add(value)
+            values.update(part for part in value.split(",") if len(part) >= 12)  # each fernet key
+    return {v for v in values if len(v) >= 12}
+
+
+def test_no_secret_value_in_a_configmap_or_a_literal_env_value(deployed, cluster):
+    values = secret_values(cluster)
+    assert len(values) >= 5
+    exposed = json.dumps([obj for obj in managed_objects(cluster) if obj["kind"] != "Secret"])
+    assert [v for v in values if v in exposed] == []
+
+
+def test_secrets_never_appear_in_verbose_output(deployed, run, cluster):
+    result, _requests, _writes = run("-vvv")
+    assert result.rc == 0
+    output = result.stdout + result.stderr
+    assert len(output) > 100_000  # -vvv really is verbose
+    assert [v[:4] + "..." for v in secret_values(cluster) if v in output] == []

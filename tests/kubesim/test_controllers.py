@@ -132,7 +132,8 @@ def test_deployment_scales_and_recreate_strategy(cluster: SimCluster, ns: str) -
         message="scaled to zero",
     )
     assert d.status.observed_generation == d.metadata.generation
-    assert cluster.core.list_namespaced_pod(ns).items == []
+    # Scaled-down pods terminate gracefully (the kubelet ends their deletion): gone shortly after.
+    wait_for(lambda: cluster.core.list_namespaced_pod(ns).items == [], message="pods gone")
     wait_for(lambda: "SuccessfulDelete" in reasons(cluster, ns), message="SuccessfulDelete")
 
 

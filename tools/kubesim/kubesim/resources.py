@@ -36,7 +36,7 @@ class ResourceInfo:
     namespaced: bool
     short_names: tuple[str, ...] = ()
     verbs: tuple[str, ...] = STANDARD_VERBS
-    # Subresources served under /<plural>/<name>/<sub>: "status", "scale", "log", "finalize".
+    # Subresources served under /<plural>/<name>/<sub>: "status", "scale", "log", "finalize", "binding".
     subresources: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     # metadata.generation is set to 1 on create and bumped on spec change (strategy PrepareForUpdate).
@@ -45,7 +45,11 @@ class ResourceInfo:
     keep_status_on_create: bool = False
     # PUT on a missing object creates it (strategy AllowCreateOnUpdate): endpoints, events.
     allow_create_on_update: bool = False
-    # DELETE answers the deleted object instead of a Status (registry ReturnDeletedObject).
+    # DELETE answers the deleted object instead of a Status (registry ReturnDeletedObject). Set, as in
+    # k8s.io/kubernetes pkg/registry/<group>/<resource>/storage/storage.go, for pods, services,
+    # serviceaccounts, persistentvolumeclaims, persistentvolumes, storageclasses, csidrivers, csinodes;
+    # the others (configmaps, secrets, nodes, endpoints, events, apps, batch, rbac, networking, policy,
+    # coordination, discovery, custom resources) answer a Success Status.
     return_deleted_object: bool = False
     # Extra field selectors on top of metadata.name / metadata.namespace.
     field_selectors: tuple[str, ...] = ()
@@ -118,6 +122,8 @@ class ResourceInfo:
             entry.update(group="autoscaling", version="v1", kind="Scale")
         elif sub == "log":
             entry["verbs"] = ["get"]
+        elif sub == "binding":
+            entry.update(kind="Binding", verbs=["create"])
         elif sub == "finalize":
             entry["verbs"] = ["update"]
         return entry
@@ -184,20 +190,35 @@ def builtin_resources(kubernetes_minor: int) -> list[ResourceInfo]:
             categories=_ALL,
             return_deleted_object=True,
         ),
-        _r("", "ServiceAccount", "serviceaccounts", short_names=("sa",)),
+        _r("", "ServiceAccount", "serviceaccounts", short_names=("sa",), return_deleted_object=True),
         _r(
             "",
             "Pod",
             "pods",
             short_names=("po",),
-            subresources=("status", "log"),
+            subresources=("binding", "log", "status"),
             categories=_ALL,
             return_deleted_object=True,
             field_selectors=_POD_FIELDS,
             has_generation=kubernetes_minor >= 34,
         ),
-        _r("", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",), subresources=_STATUS),
-        _r("", "PersistentVolume", "persistentvolumes", False, short_names=("pv",), subresources=_STATUS),
+        _r(
+            "",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            short_names=("pvc",),
+            subresources=_STATUS,
+            return_deleted_object=True,
+        ),
+        _r(
+            "",
+            "PersistentVolume",
+            "persistentvolumes",
+            False,
+            short_names=("pv",),
+            subresources=_STATUS,
+            return_deleted_object=True,
+        ),
         _r("", "Event", "events", short_names=("ev",), allow_create_on_update=True, field_selectors=_EVENT_FIELDS),
         _r(
             "",
@@ -276,9 +297,9 @@ def builtin_resources(kubernetes_minor: int) -> list[ResourceInfo]:
             has_generation=True,
         ),
         # storage.k8s.io/v1
-        _r("storage.k8s.io", "StorageClass", "storageclasses", False, short_names=("sc",)),
-        _r("storage.k8s.io", "CSIDriver", "csidrivers", False),
-        _r("storage.k8s.io", "CSINode", "csinodes", False),
+        _r("storage.k8s.io", "StorageClass", "storageclasses", False, short_names=("sc",), return_deleted_object=True),
+        _r("storage.k8s.io", "CSIDriver", "csidrivers", False, return_deleted_object=True),
+        _r("storage.k8s.io", "CSINode", "csinodes", False, return_deleted_object=True),
         # rbac.authorization.k8s.io/v1
         _r("rbac.authorization.k8s.io", "Role", "roles"),
         _r("rbac.authorization.k8s.io", "RoleBinding", "rolebindings"),

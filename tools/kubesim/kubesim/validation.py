@@ -704,6 +704,7 @@ _PVC_IMMUTABLE = (
     "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"
 )
 _IMMUTABLE_WHEN_SET = "field is immutable when `immutable` is set"
+_BETA_CLASS = "volume.beta.kubernetes.io/storage-class"
 
 
 def _minor(version: str) -> int:
@@ -1796,9 +1797,15 @@ class _Validator:
             self.errs.invalid("spec.clusterIPs[0]", new_ips, "may not change once set")
 
     def update_PersistentVolumeClaim(self, new: dict, old: dict) -> None:
+        """ValidatePersistentVolumeClaimUpdate (pkg/apis/core/validation): the spec is immutable, except what the
+        PV controller and resizing need: an unset volumeName may be set once, an unset storageClassName may be set
+        (retroactive default class, or the value of the beta annotation), and storage requests of bound claims."""
         spec, old_spec = _dict(new.get("spec")), _dict(old.get("spec"))
         bound = _get(new, "status", "phase") == "Bound" or _get(old, "status", "phase") == "Bound"
         new_cmp, old_cmp = json.loads(json.dumps(spec)), json.loads(json.dumps(old_spec))
+        if not old_spec.get("volumeName"):
+            _copy_key(new_cmp, old_cmp, "volumeName")  # "volumeName changes are allowed once"
+        self.pvc_storage_class_update(new, old, new_cmp)
         for candidate in (new_cmp, old_cmp):
             candidate.pop("volumeAttributesClassName", None)
             if bound:
@@ -1807,6 +1814,28 @@ class _Validator:
             self.errs.forbidden("spec", f"{_PVC_IMMUTABLE}\n{_diff_text(old_cmp, new_cmp)}")
             return
         self.pvc_resize(new, old)
+
+    def pvc_storage_class_update(self, new: dict, old: dict, new_cmp: dict) -> None:
+        """validateStorageClassUpgradeFromAnnotation / validateStorageClassUpgradeFromNil: an unset class may be set
+        (to the beta annotation's value when the claim has one); the beta annotation itself is immutable."""
+        old_annotations = _dict(_get(old, "metadata", "annotations"))
+        new_annotations = _dict(_get(new, "metadata", "annotations"))
+        old_class, new_class = _get(old, "spec", "storageClassName"), _get(new, "spec", "storageClassName")
+        if _BETA_CLASS in old_annotations:
+            old_value = old_annotations[_BETA_CLASS]
+            if (
+                old_class is None
+                and new_class == old_value
+                and new_annotations.get(_BETA_CLASS, old_value) == old_value
+            ):
+                new_cmp.pop("storageClassName", None)
+                return
+        if new_annotations.get(_BETA_CLASS) != old_annotations.get(_BETA_CLASS):
+            self.errs.invalid(
+                f"metadata.annotations.{_BETA_CLASS}", new_annotations.get(_BETA_CLASS, ""), "field is immutable"
+            )
+        if _BETA_CLASS not in old_annotations and old_class is None and new_class:
+            new_cmp.pop("storageClassName", None)  # RetroactiveDefaultStorageClass (GA in 1.28): set once, never ""
 
     def pvc_resize(self, new: dict, old: dict) -> None:
         new_size = _get(new, "spec", "resources", "requests", "storage")
@@ -1874,6 +1903,14 @@ class _Validator:
                     "spec.persistentvolumesource", "spec.persistentvolumesource is immutable after creation"
                 )
                 break
+
+
+def _copy_key(source: dict, target: dict, key: str) -> None:
+    """target[key] = source[key], or no key in target when source has none (Go's `old.X = new.X`)."""
+    if key in source:
+        target[key] = source[key]
+    else:
+        target.pop(key, None)
 
 
 def _group_of(obj: dict) -> str:
@@ -2088,11 +2125,36 @@ class _CustomResourceValidator:
                 self.unknown.append((value, key, child))
 
 
-def _validate_custom(obj: dict, old: dict | None, crd_schema: dict, field_validation: str) -> list[str]:
+def finalizer_warnings(obj: dict, old: dict | None, version: str) -> list[str]:
+    """Warnings for the unqualified finalizers a write adds to a custom resource.
+
+    Custom resources only warn (apiextensions-apiserver pkg/registry/customresource/strategy.go
+    generateWarningsFromObj -> validator.go validateKubeFinalizerName, since 1.29, kubernetes#119508);
+    built-in kinds refuse such names with 422 (pkg/apis/core/validation ValidateObjectMeta ->
+    validateKubeFinalizerName). From 1.32 (kubernetes#127303) a name with a dot gets the hint about a path.
+    """
+    minor = _minor(version)
+    if minor < 29:
+        return []
+    added = _list(_get(obj, "metadata", "finalizers"))
+    before = set(_list(_get(old, "metadata", "finalizers"))) if old is not None else set()
+    warnings = []
+    for name in sorted({f for f in added if isinstance(f, str) and f not in before}):
+        if "/" in name or name in _STANDARD_FINALIZERS:
+            continue
+        hint = " including a path (/)" if minor >= 32 and "." in name else ""
+        warnings.append(
+            f"metadata.finalizers: {go_quote(name)}: prefer a domain-qualified finalizer name{hint} "
+            "to avoid accidental conflicts with other finalizer writers"
+        )
+    return warnings
+
+
+def _validate_custom(obj: dict, old: dict | None, crd_schema: dict, field_validation: str, version: str) -> list[str]:
     checker = _CustomResourceValidator()
     checker.walk(obj, crd_schema, "", root=True)
     warnings = _handle_unknown(checker.unknown, field_validation)
-    meta_check = _Validator(obj, old, "1.33", None, builtin=False)
+    meta_check = _Validator(obj, old, version, None, builtin=False)
     meta_check.metadata(obj.get("kind", ""))
     if old is not None:
         meta_check.metadata_update()
@@ -2100,7 +2162,7 @@ def _validate_custom(obj: dict, old: dict | None, crd_schema: dict, field_valida
     if causes:
         group, _ = split_api_version(obj.get("apiVersion", ""))
         raise errors.invalid(obj.get("kind", ""), _get(obj, "metadata", "name", default=""), causes, group)
-    return warnings
+    return warnings + finalizer_warnings(obj, old, version)
 
 
 # -- entry point ----------------------------------------------------------------------------------
@@ -2128,7 +2190,7 @@ def validate_write(
             f'fieldValidation must be one of "Ignore", "Warn", or "Strict", got {field_validation!r}'.replace("'", '"')
         )
     if crd_schema is not None:
-        return _validate_custom(obj, old, crd_schema, field_validation)
+        return _validate_custom(obj, old, crd_schema, field_validation, schemas.version)
     api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
     if not isinstance(api_version, str) or not isinstance(kind, str) or not kind:
         # runtime.Decode cannot tell what the body is (the REST layer normally fills both from the URL).

@@ -15,8 +15,7 @@ reconcile is retried with backoff. kubesim does the same on a small scale:
 
 Controllers reach the API through `Client`, which runs every write through `rest.Api` (defaults,
 validation, admission: a controller's pod is refused by Pod Security admission as on a real
-cluster). The few writes the request pipeline cannot express (the pods/binding subresource, the
-metadata a status update may carry) go through `Client.put_direct`, documented where used.
+cluster), subresources included (status, pods/binding): no controller writes to the store directly.
 """
 
 from __future__ import annotations
@@ -275,31 +274,30 @@ class Client:
         m = meta(obj)
         return self.api.update(self._info_of(obj), obj, m.get("namespace") or "", m["name"], subresource="status").body
 
-    def delete(self, obj: Obj, propagation: str | None = None) -> None:
+    def delete(self, obj: Obj, propagation: str | None = None, grace_period: int | None = None) -> None:
         """DELETE with a uid precondition, so a recreated namesake is never hit."""
         m = meta(obj)
         options: dict[str, Any] = {"preconditions": {"uid": m.get("uid")}}
         if propagation:
             options["propagationPolicy"] = propagation
+        if grace_period is not None:
+            options["gracePeriodSeconds"] = grace_period
         try:
             self.api.delete(self._info_of(obj), m["name"], m.get("namespace") or "", options=options)
         except ApiError as e:
             if e.code != 404:
                 raise
 
-    def put_direct(self, key: str, obj: Obj, expect_rv: str | None) -> Obj | None:
-        """Store `obj` as the API server's own storage would, bypassing the request pipeline.
-
-        Used only for writes a real API server performs internally and kubesim's pipeline does not
-        offer: the pods/binding subresource (which sets spec.nodeName, otherwise immutable) and the
-        few server-side updates noted where they are used. The resourceVersion check keeps it safe.
-        """
-        with self.store.lock:
-            m = meta(obj)
-            current = self.store.get(key, m.get("namespace") or "", m["name"])
-            if current is None or (expect_rv and meta(current).get("resourceVersion") != expect_rv):
-                raise ApiError(409, "Conflict", f"the object {m['name']} has been modified")
-            return self.store.put(key, obj)
+    def bind(self, pod: Obj, node_name: str) -> None:
+        """POST pods/NAME/binding as kube-scheduler's DefaultBinder does (the pod's uid as precondition)."""
+        m = meta(pod)
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"]},
+            "target": {"kind": "Node", "name": node_name},
+        }
+        self.api.bind_pod(m["namespace"], m["name"], binding)
 
 
 # ---- controllers and the manager ----------------------------------------------------------------------

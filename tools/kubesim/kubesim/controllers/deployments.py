@@ -206,18 +206,15 @@ class DeploymentController(Controller):
         return new_rs
 
     def _set_revision(self, deployment: Obj, revision: int) -> None:
-        """The revision annotation on the Deployment, written as the controller's UpdateStatus does.
-
-        The real controller sets it through the status subresource, whose strategy keeps metadata
-        changes without bumping metadata.generation; kubesim's status subresource keeps only the
-        status, so the annotation is written in storage directly (generation unchanged, as on a cluster).
-        """
+        """The revision annotation on the Deployment, written with UpdateStatus as the controller does
+        (sync.go getNewReplicaSet: SetDeploymentRevision, then UpdateStatus): the status strategy keeps
+        metadata changes, and a status update does not bump metadata.generation."""
         current = self.client.get(DEPLOYMENTS, meta(deployment)["namespace"], meta(deployment)["name"])
         if current is None:
             return
         updated = clone(current)
         updated["metadata"].setdefault("annotations", {})[REVISION] = str(revision)
-        self.client.put_direct(DEPLOYMENTS, updated, meta(current).get("resourceVersion"))
+        self.client.update_status(updated)
 
     def _scale(self, deployment: Obj, new_rs: Obj, old: list[Obj]) -> None:
         desired = spec(deployment).get("replicas", 1)

@@ -9,6 +9,9 @@ runtime manager), for pods the scheduler (scheduler.py) bound to a simulated nod
   events Pulled, Created, Started, Killing, BackOff;
 - a container is Ready once it has run for its readiness delay (`--delays` "ready") and the
   readiness probes that simulations register (Portworx) agree;
+- a pod being deleted (deletionTimestamp and a grace period, rest.py) has its containers stopped
+  (Killing events, `Runner.stop`), its status terminated, and is then deleted with grace period 0
+  (the kubelet's status manager): with no real process it is gone within milliseconds;
 - containers are run by a `Runner`. The default one simulates: it writes one log line and, for a
   container meant to finish (init containers; restartPolicy Never or OnFailure), exits 0 after the
   "run" delay. Part 3's runner reports real exit codes and logs through the same interface.
@@ -243,16 +246,19 @@ class PodController(Controller):
             self._forget(gone, killed=True)
         if pod is None:
             return None
+        if not self._mine(pod):
+            return None  # unscheduled (the scheduler's), or bound to a node that does not exist: no kubelet
         if deleting(pod):
             return self._terminate(pod)
         if status(pod).get("phase") in TERMINAL:
             self._forget(pod, killed=False)
             return None
-        if not spec(pod).get("nodeName"):
-            return None  # the scheduler's (scheduler.py)
-        if not any(n.name == spec(pod)["nodeName"] for n in self.nodes):
-            return None  # bound to a node that does not exist: no kubelet will ever start it
         return self._kubelet(pod)
+
+    def _mine(self, pod: Obj) -> bool:
+        """Whether a simulated node's kubelet runs this pod."""
+        node = spec(pod).get("nodeName")
+        return bool(node) and any(n.name == node for n in self.nodes)
 
     def _forget(self, pod: Obj, killed: bool) -> None:
         uid = meta(pod).get("uid", "")
@@ -669,9 +675,21 @@ class PodController(Controller):
 
     # termination ---------------------------------------------------------------------------------------
     def _terminate(self, pod: Obj) -> float | None:
-        """A pod being deleted but kept by finalizers: the kubelet stops its containers."""
-        if status(pod).get("phase") in TERMINAL:
-            return None
+        """A pod being deleted: the kubelet stops its containers (Killing events, Runner.stop), reports them
+        terminated, then ends the graceful deletion with a delete of grace period 0 and the pod's uid as
+        precondition (pkg/kubelet/status/status_manager.go). With finalizers the pod then waits for them.
+
+        Containers stop at once (a real runner signals its processes in the background), so a pod with no
+        real process is gone within a few milliseconds, whatever its grace period.
+        """
+        if status(pod).get("phase") not in TERMINAL:
+            pod = self._stop_containers(pod)
+        if meta(pod).get("deletionGracePeriodSeconds"):
+            self.client.delete(pod, grace_period=0)
+        return None
+
+    def _stop_containers(self, pod: Obj) -> Obj:
+        """Kill the containers: Killing events, the runner stops them, the status shows them terminated."""
         self._forget(pod, killed=True)
         st = clone(status(pod))
         now = now_rfc3339()
@@ -698,8 +716,7 @@ class PodController(Controller):
         st["conditions"] = _order_conditions(conditions)
         updated = clone(pod)
         updated["status"] = st
-        self.client.update_status(updated)
-        return None
+        return self.client.update_status(updated)
 
     def _container_event(self, pod: Obj, container: str, kind: str, reason: str, message: str) -> None:
         group = (

@@ -243,17 +243,9 @@ class SchedulerController(Controller):
         return UNSCHEDULABLE_RETRY
 
     def _bind(self, pod: Obj, node: Obj) -> float | None:
-        """The pods/binding subresource: spec.nodeName and PodScheduled True, in one server-side write.
-
-        spec.nodeName is immutable through update; the binding registry (pkg/registry/core/pod/
-        storage.BindingREST) sets it in storage directly, which is what put_direct does here.
-        """
+        """DefaultBinder: POST pods/NAME/binding (spec.nodeName and PodScheduled True), then the Scheduled event."""
         node_name = meta(node)["name"]
-        updated = clone(pod)
-        updated["spec"]["nodeName"] = node_name
-        st = updated.setdefault("status", {})
-        st["conditions"] = set_condition(list(st.get("conditions") or []), "PodScheduled", "True", probe_time=True)
-        self.client.put_direct(PODS, updated, meta(pod).get("resourceVersion"))
+        self.client.bind(pod, node_name)
         m = meta(pod)
         self.ctx.recorder.event(
             pod, NORMAL, "Scheduled", f"Successfully assigned {m['namespace']}/{m['name']} to {node_name}", SCHEDULER

@@ -8,8 +8,14 @@ shows it (https://kubernetes.io/docs/concepts/storage/persistent-volumes/):
   mode, selector, a claimRef or volumeName naming it); both ends are written: PV claimRef and
   phase Bound; claim spec.volumeName, annotations pv.kubernetes.io/bind-completed and
   bound-by-controller, status phase Bound with capacity and accessModes;
-- a claim without storageClassName gets the default class (RetroactiveDefaultStorageClass, GA
-  in 1.28);
+- a claim created without storageClassName got the default class from the DefaultStorageClass
+  admission plugin (storage_admission.py); one created while there was none gets it once a default
+  exists and no volume matched (RetroactiveDefaultStorageClass, GA in 1.28);
+- every write goes through the API: spec.volumeName and an unset storageClassName are the fields
+  ValidatePersistentVolumeClaimUpdate lets the controller set once;
+- protection: admission puts kubernetes.io/pvc-protection and pv-protection on new claims and
+  volumes; the controller removes them once no scheduled pod names the claim, or the volume is
+  no longer Bound;
 - WaitForFirstConsumer: nothing happens (event WaitForFirstConsumer) until the scheduler puts
   `volume.kubernetes.io/selected-node` on the claim;
 - dynamic provisioning by the class's provisioner: the claim is annotated with
@@ -33,8 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .. import quantity
-from ..errors import ApiError
 from ..selectors import label_selector_from_dict
+from ..storage_admission import PV_PROTECTION, PVC_PROTECTION, claim_has_class, default_class
 from ..store import Event, Obj, clone
 from .base import (
     PVCS,
@@ -58,9 +64,6 @@ BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
 BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 MIGRATED_TO = "pv.kubernetes.io/migrated-to"
-DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
-PVC_PROTECTION = "kubernetes.io/pvc-protection"
-PV_PROTECTION = "kubernetes.io/pv-protection"
 SNAPSHOT_GROUP = "snapshot.storage.k8s.io"
 PROVISION_RETRY = 10.0
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -289,8 +292,6 @@ class VolumeController(Controller):
         return self._unbound_claim(claim)
 
     def _unbound_claim(self, claim: Obj) -> float | None:
-        if "storageClassName" not in spec(claim) and self._assign_default_class(claim):
-            return None
         sc_name = claim_class(claim)
         sc = self.client.get(STORAGE_CLASSES, "", sc_name) if sc_name else None
         if sc_name and sc is None:
@@ -315,6 +316,8 @@ class VolumeController(Controller):
         if static is not None:
             return self._bind(static, claim)
         if sc is None:
+            if self._assign_default_class(claim):
+                return None  # the update's event brings the claim back, now with a class
             self._event(
                 claim,
                 NORMAL,
@@ -329,19 +332,17 @@ class VolumeController(Controller):
         return self._provision(claim, sc, node_name)
 
     def _assign_default_class(self, claim: Obj) -> bool:
-        """RetroactiveDefaultStorageClass: a claim created without a class gets the default one."""
-        defaults = [
-            sc
-            for sc in self.client.list(STORAGE_CLASSES)
-            if (meta(sc).get("annotations") or {}).get(DEFAULT_CLASS) == "true"
-        ]
-        if not defaults:
+        """RetroactiveDefaultStorageClass (GA in 1.28, pv_controller.go assignDefaultStorageClass): a claim without
+        a class that no volume matched gets the default class once one exists (at create time the
+        DefaultStorageClass admission plugin already did it, storage_admission.py)."""
+        if claim_has_class(claim):
             return False
-        # Several defaults: the newest wins (since 1.26), then the name.
-        chosen = max(defaults, key=lambda sc: (meta(sc).get("creationTimestamp", ""), meta(sc)["name"]))
+        chosen = default_class(self.client.list(STORAGE_CLASSES))
+        if chosen is None:
+            return False
         updated = clone(claim)
         updated["spec"]["storageClassName"] = meta(chosen)["name"]
-        self._write_claim_spec(updated)
+        self.client.update(updated)  # ValidatePersistentVolumeClaimUpdate lets an unset class be set
         return True
 
     def _external_name(self, sc: Obj) -> str:
@@ -511,28 +512,9 @@ class VolumeController(Controller):
             annotations[BIND_COMPLETED] = "yes"
             updated["metadata"]["annotations"] = annotations
             updated["spec"]["volumeName"] = meta(pv)["name"]
-            claim = self._write_claim_spec(updated)
+            # ValidatePersistentVolumeClaimUpdate lets an unset volumeName be set once.
+            claim = self.client.update(updated)
         return self._claim_status_bound(claim, pv)
-
-    def _write_claim_spec(self, claim: Obj) -> Obj:
-        """Write a claim's spec.volumeName or storageClassName, which the PV controller may set once.
-
-        ValidatePersistentVolumeClaimUpdate lets an unset volumeName (and, for the retroactive
-        default class, an unset storageClassName) be set; where kubesim's validation does not know
-        that exception yet, the controller writes as the API server's storage would.
-        """
-        try:
-            return self.client.update(clone(claim))
-        except ApiError as e:
-            if e.code not in (403, 422):
-                raise
-        stored = self.client.get(PVCS, meta(claim)["namespace"], meta(claim)["name"])
-        if stored is None:
-            raise ApiError(404, "NotFound", "claim gone")
-        merged = clone(stored)
-        merged["spec"] = clone(spec(claim))
-        merged["metadata"]["annotations"] = clone(meta(claim).get("annotations") or {})
-        return self.client.put_direct(PVCS, merged, meta(claim).get("resourceVersion")) or merged
 
     def _claim_status_bound(self, claim: Obj, pv: Obj) -> None:
         wanted = dict(status(claim))
@@ -656,15 +638,20 @@ class VolumeController(Controller):
 
     # ---- protection finalizers (added by admission; released here) -------------------------------------
     def _release_protection(self, claim: Obj) -> None:
-        """pvc-protection controller: the finalizer goes once no pod uses the claim."""
+        """pvc-protection controller: the finalizer goes once no pod uses the claim.
+
+        pkg/controller/volume/pvcprotection podUsesPVC: a pod uses the claim when it is scheduled (spec.nodeName)
+        and names it in a persistentVolumeClaim volume, whatever its phase: a Terminating pod, or a Completed
+        one that is still there, keeps the claim Terminating until the pod is gone.
+        """
         finalizers = meta(claim).get("finalizers") or []
         if PVC_PROTECTION not in finalizers:
             return
-        from .pods import pod_active
         from .scheduler import claim_names
 
         ns = meta(claim)["namespace"]
-        if any(meta(claim)["name"] in claim_names(p) and pod_active(p) for p in self.client.list("/pods", ns)):
+        pods = self.client.list("/pods", ns)
+        if any(spec(p).get("nodeName") and meta(claim)["name"] in claim_names(p) for p in pods):
             return
         updated = clone(claim)
         updated["metadata"]["finalizers"] = [f for f in finalizers if f != PVC_PROTECTION]

@@ -179,6 +179,17 @@ class Applier:
             raise
 
     def apply_one(self, obj):
+        """Create or patch one object; on a 409 (someone wrote in between) it is read again and retried."""
+        for attempt in range(4):
+            try:
+                return self._apply_once(obj)
+            except ApiFailure as exc:
+                if exc.status != 409 or attempt == 3:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _apply_once(self, obj):
         live = self.read(obj)
         if live is None:
             after = obj
