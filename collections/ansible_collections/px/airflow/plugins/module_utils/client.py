@@ -198,6 +198,30 @@ def api_call(client, what, func, *args, **kwargs):
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def api_json(client, what, func, *args, **kwargs):
+    """api_call, answering the decoded JSON body (None when empty) instead of the typed model.
+
+    Raw JSON keeps every field the server sent (the typed models drop unknown ones and fail on
+    some valid answers, such as a Status from a DELETE).
+    """
+    import json
+
+    kwargs["_preload_content"] = False
+    response = api_call(client, what, func, *args, **kwargs)
+    raw = getattr(response, "data", None)
+    return json.loads(raw) if raw else None
+
+
+def read_json(client, what, func, *args, **kwargs):
+    """api_json for a read: None when the object (or its namespace or kind) does not exist."""
+    try:
+        return api_json(client, what, func, *args, **kwargs)
+    except ApiFailure as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
 def _retry_after(exc, delay):
     headers = getattr(exc, "headers", None) or {}
     value = headers.get("Retry-After") if hasattr(headers, "get") else None

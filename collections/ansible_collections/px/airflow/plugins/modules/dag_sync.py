@@ -156,7 +156,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils import dagsync
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import api_call, build_api_client
+from ansible_collections.px.airflow.plugins.module_utils.client import api_call, api_json, build_api_client, read_json
 from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, InvalidInput, PxAirflowError
 from ansible_collections.px.airflow.plugins.module_utils.module import run_module
 
@@ -230,17 +230,10 @@ class DagSync:
         self.state_name = "%s-sync-state" % self.params["pvc"]
 
     def _call(self, what, func, *args, **kwargs):
-        kwargs["_preload_content"] = False
-        response = api_call(self.client, what, func, *args, **kwargs)
-        return json.loads(response.data) if response is not None and response.data else None
+        return api_json(self.client, what, func, *args, **kwargs)
 
     def _read(self, what, func, *args):
-        try:
-            return self._call(what, func, *args)
-        except ApiFailure as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return read_json(self.client, what, func, *args)
 
     def run(self):
         params = self.params

@@ -132,12 +132,10 @@ updated:
 """
 
 import base64
-import json
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import api_call, build_api_client
-from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure
+from ansible_collections.px.airflow.plugins.module_utils.client import api_json, build_api_client, read_json
 from ansible_collections.px.airflow.plugins.module_utils.module import run_module
 from ansible_collections.px.airflow.plugins.module_utils.secret_values import KINDS, plan, validate_keys
 
@@ -182,16 +180,16 @@ class SecretRunner:
         self.what = "Secret %s/%s" % (self.params["namespace"], self.params["name"])
 
     def _call(self, verb, func, *args):
-        response = api_call(self.client, "%s %s" % (verb, self.what), func, *args, _preload_content=False)
-        return json.loads(response.data) if response is not None and response.data else None
+        return api_json(self.client, "%s %s" % (verb, self.what), func, *args)
 
     def read(self):
-        try:
-            return self._call("read", self.core.read_namespaced_secret, self.params["name"], self.params["namespace"])
-        except ApiFailure as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return read_json(
+            self.client,
+            "read %s" % self.what,
+            self.core.read_namespaced_secret,
+            self.params["name"],
+            self.params["namespace"],
+        )
 
     def run(self):
         live = self.read()

@@ -237,8 +237,8 @@ differences:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import api_call, build_api_client
-from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, InvalidInput
+from ansible_collections.px.airflow.plugins.module_utils.client import api_json, build_api_client, read_json
+from ansible_collections.px.airflow.plugins.module_utils.errors import InvalidInput
 from ansible_collections.px.airflow.plugins.module_utils.module import run_module
 from ansible_collections.px.airflow.plugins.module_utils.storage_class import (
     build_desired,
@@ -307,33 +307,11 @@ class StorageClassRunner:
         self.api = kubernetes.client.StorageV1Api(client)
         self.name = self.params["name"]
 
-    def _read(self):
-        try:
-            return api_call(
-                self.client,
-                "read StorageClass %s" % self.name,
-                self.api.read_storage_class,
-                self.name,
-                _preload_content=False,
-            )
-        except ApiFailure as exc:
-            if exc.status == 404:
-                return None
-            raise
-
     def live(self):
-        response = self._read()
-        if response is None:
-            return None
-        import json
-
-        return json.loads(response.data)
+        return read_json(self.client, "read StorageClass %s" % self.name, self.api.read_storage_class, self.name)
 
     def _write(self, what, func, *args):
-        import json
-
-        response = api_call(self.client, "%s StorageClass %s" % (what, self.name), func, *args, _preload_content=False)
-        return json.loads(response.data) if response is not None and response.data else None
+        return api_json(self.client, "%s StorageClass %s" % (what, self.name), func, *args)
 
     def _create(self, desired):
         return self._write("create", self.api.create_storage_class, desired)
