@@ -25,7 +25,7 @@ def sim(tmp_path_factory):
     directory = tmp_path_factory.mktemp("faults-sim")
     faults = directory / "faults.yml"
     faults.write_text("requests: []\n")
-    instance = start_kubesim(directory, "--portworx", "healthy", "--faults", str(faults))
+    instance = start_kubesim(directory, "--portworx", "healthy", "--run-pods", "--faults", str(faults))
     instance.faults = faults
     instance.client = instance.api_client()
     client.CoreV1Api(instance.client).create_namespace({"metadata": {"name": "rel"}})
@@ -209,3 +209,36 @@ def test_a_run_killed_half_way_then_rerun_converges_and_keeps_the_secrets(sim, t
         client.AppsV1Api(sim.client).read_namespaced_deployment("af-api-server", "airflow").status.available_replicas
     )
     assert ready == 1
+
+
+def test_a_failing_job_is_reported_with_its_pod_state_and_last_log_lines(sim, playbook):
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "boom", "namespace": "rel"},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {"name": "c", "image": "busybox:1.36", "command": ["sh", "-c", "echo boom-marker-42; exit 3"]}
+                    ],
+                }
+            },
+        },
+    }
+    result, _ = play(
+        sim,
+        playbook,
+        [
+            {
+                "name": "job",
+                "px.airflow.apply": {**K8S, "definitions": [job], "wait": True, "wait_timeout": 60},
+                "ignore_errors": True,
+            }
+        ],
+    )
+    message = result.result("job")["msg"]
+    assert "Job rel/boom failed: BackoffLimitExceeded" in message
+    assert "terminated" in message and "log: boom-marker-42" in message

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 
 import kubernetes_validate
 import pytest
@@ -244,3 +245,20 @@ def test_secrets_never_appear_in_verbose_output(deployed, run, cluster):
     output = result.stdout + result.stderr
     assert len(output) > 100_000  # -vvv really is verbose
     assert [v[:4] + "..." for v in secret_values(cluster) if v in output] == []
+
+
+def test_growing_the_database_volume_expands_the_claim_in_place(deployed, run, cluster):
+    core = client.CoreV1Api(cluster.client)
+    claim = core.read_namespaced_persistent_volume_claim("data-af-postgresql-0", NS)
+    assert claim.spec.resources.requests["storage"] == "8Gi"
+    result, _requests, _writes = run(extra_vars={"airflow_image_tag": "3.3.3", "postgres_storage_size": "10Gi"})
+    assert result.rc == 0, result.stdout[-6000:]
+    grown = core.read_namespaced_persistent_volume_claim("data-af-postgresql-0", NS)
+    assert grown.spec.resources.requests["storage"] == "10Gi" and grown.spec.volume_name == claim.spec.volume_name
+    # The StatefulSet's claim template cannot change: it keeps the size it was created with.
+    statefulset = client.AppsV1Api(cluster.client).read_namespaced_stateful_set("af-postgresql", NS)
+    assert statefulset.spec.volume_claim_templates[0].spec.resources.requests["storage"] == "8Gi"
+    deadline = time.monotonic() + 10
+    while core.read_persistent_volume(claim.spec.volume_name).spec.capacity["storage"] != "10Gi":
+        assert time.monotonic() < deadline, "the volume did not grow"
+        time.sleep(0.2)

@@ -299,6 +299,8 @@ class Applier:
                     "  pod %s phase %s %s"
                     % (pod["metadata"]["name"], (pod.get("status") or {}).get("phase"), "; ".join(states))
                 )
+                if states:
+                    lines.extend("    log: %s" % line for line in self._log_tail(namespace, pod["metadata"]["name"]))
         if namespace:
             events = self._list("/api/v1/namespaces/%s/events" % namespace)
             names = {obj["metadata"]["name"]}
@@ -314,6 +316,24 @@ class Applier:
                     )
                 )
         return "\n".join(lines)
+
+    def _log_tail(self, namespace, name, lines=10):
+        """The last log lines of a pod that is not running (empty when there is no log yet)."""
+        try:
+            response = api_call(
+                self.client,
+                "read the log of pod %s/%s" % (namespace, name),
+                self.client.call_api,
+                "/api/v1/namespaces/%s/pods/%s/log" % (namespace, name),
+                "GET",
+                query_params=[("tailLines", lines)],
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+            )
+        except PxAirflowError:
+            return []
+        raw = (response[0] if isinstance(response, tuple) else response).data
+        return raw.decode("utf-8", "replace").splitlines()[-lines:]
 
     def _list(self, path, selector=None):
         query = [("labelSelector", selector)] if selector else []
