@@ -72,7 +72,6 @@ def sync(kubeconfig: Path, src: Path) -> tuple[dict, float]:
                         "src": str(src),
                         "namespace": "bench",
                         "pvc": "dags",
-                        "run_as_user": 0,
                         "timeout": 600,
                     },
                     "register": "s",
