@@ -133,6 +133,40 @@ def compare(old_files, new_files):
     return added, changed, removed
 
 
+def delta(old_files, new_files, base_version, version):
+    """A manifest that names only what changed since ``base_version`` (the version on the volume)."""
+    added, changed, removed = compare(old_files, new_files)
+    return {
+        "base": base_version,
+        "version": version,
+        "set": {path: new_files[path] for path in added + changed},
+        "remove": removed,
+    }
+
+
+def resolve_manifest(root, doc):
+    """The full file map of a manifest document: a plain map, {"files": ...}, or a delta on a base."""
+    if "base" in doc:
+        path = os.path.join(root, "manifests", doc["base"] + ".json")
+        try:
+            with open(path) as handle:
+                files = json.load(handle)["files"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise SyncError(
+                "the manifest of version %s, which this sync builds on, is not on the volume (changed by hand?): "
+                "sync with force=true" % doc["base"]
+            ) from exc
+        for removed in doc.get("remove", []):
+            files.pop(removed, None)
+        files.update(doc.get("set", {}))
+        if version_of(files) != doc["version"]:
+            raise SyncError(
+                "the volume's version %s is not what this sync expected: sync with force=true" % doc["base"]
+            )
+        return files
+    return doc.get("files", doc) if isinstance(doc.get("files"), dict) else doc
+
+
 # ---------------------------------------------------------------------------- the lock
 
 
@@ -413,7 +447,9 @@ def _main(argv):
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("apply")
     run.add_argument("--root", required=True, help="the mounted DAGs volume")
-    run.add_argument("--manifest", required=True, help="JSON file: {path: {sha256, mode, size}}")
+    run.add_argument(
+        "--manifest", required=True, help="JSON: {path: {sha256, mode, size}}, or a delta on a base version"
+    )
     run.add_argument("--incoming", required=True, help="directory of blobs named by their sha256")
     run.add_argument("--keep", type=int, default=3)
     run.add_argument("--lease", type=int, default=120)
@@ -421,13 +457,14 @@ def _main(argv):
     run.add_argument("--verify", action="store_true", help="check blobs and files by hash; repair hand edits")
     args = parser.parse_args(argv)
     with open(args.manifest) as handle:
-        files = json.load(handle)
+        doc = json.load(handle)
     incoming = {}
     if os.path.isdir(args.incoming):
         for name in os.listdir(args.incoming):
             if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
                 incoming[name] = os.path.join(args.incoming, name)
     try:
+        files = resolve_manifest(args.root, doc)
         summary = apply(
             args.root, files, incoming, keep=args.keep, lease=args.lease, wait=args.wait, verify=args.verify
         )

@@ -146,6 +146,7 @@ files:
 """
 
 import base64
+import hashlib
 import inspect
 import json
 import os
@@ -180,6 +181,7 @@ ARGUMENT_SPEC = {
 # A ConfigMap holds at most 1 MiB; base64 grows content by a third. Keep a margin for metadata.
 CONFIGMAP_PAYLOAD = 700 * 1024
 STATE_KEY = "manifest.json"
+VERSION_KEY = "version"
 LABEL = "px.airflow/dag-sync"
 
 
@@ -261,9 +263,7 @@ class DagSync:
             self.state_name,
             self.ns,
         )
-        recorded = json.loads(state["data"][STATE_KEY]) if state and STATE_KEY in (state.get("data") or {}) else None
-        old_files = (recorded or {}).get("files")
-        previous = (recorded or {}).get("version")
+        old_files, previous = read_state(state)
         added, modified, removed = dagsync.compare(old_files, files)
         result = {
             "version": version,
@@ -288,10 +288,15 @@ class DagSync:
         for path, meta in sorted(files.items()):
             if meta["sha256"] not in present and meta["sha256"] not in needed:
                 needed[meta["sha256"]] = os.path.join(params["src"], *path.split("/"))
-        summary, sent = self._transfer(version, files, needed)
+        if old_files is not None and not params["force"]:
+            # Only what changed travels: the Job rebuilds the file list from the version on the volume.
+            manifest = dagsync.delta(old_files, files, previous, version)
+        else:
+            manifest = {"version": version, "files": files}
+        summary, sent = self._transfer(version, manifest, needed)
         result["bytes_sent"] = sent
         result["job"] = summary
-        self._record(state, version, files)
+        self._record(state, version, old_files, files)
         return result
 
     def _labels(self, version):
@@ -321,7 +326,7 @@ class DagSync:
             for i, batch in enumerate(batches)
         ]
 
-    def _program_config_map(self, version, files):
+    def _program_config_map(self, version, manifest):
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -330,7 +335,7 @@ class DagSync:
                 "namespace": self.ns,
                 "labels": self._labels(version),
             },
-            "data": {"dagsync.py": inspect.getsource(dagsync), "manifest.json": json.dumps(files, sort_keys=True)},
+            "data": {"dagsync.py": inspect.getsource(dagsync), "manifest.json": json.dumps(manifest, sort_keys=True)},
         }
 
     def _job(self, version, config_maps, program):
@@ -395,9 +400,9 @@ class DagSync:
             },
         }
 
-    def _transfer(self, version, files, needed):
+    def _transfer(self, version, manifest, needed):
         config_maps = self._blob_config_maps(version, needed)
-        program = self._program_config_map(version, files)
+        program = self._program_config_map(version, manifest)
         job = self._job(version, config_maps, program)
         sent = sum(len(base64.b64decode(v)) for cm in config_maps for v in cm["binaryData"].values())
         self._cleanup(version)  # leftovers of a sync killed half-way
@@ -498,19 +503,55 @@ class DagSync:
             if exc.status != 404:
                 raise
 
-    def _record(self, state, version, files):
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": self.state_name, "namespace": self.ns, "labels": {LABEL: self.params["pvc"]}},
-            "data": {STATE_KEY: json.dumps({"version": version, "files": files}, sort_keys=True)},
-        }
+    def _record(self, state, version, old_files, files):
+        """Record the synced tree: one key per file, so a later sync patches only what changed."""
         what = "record the synced version in ConfigMap %s/%s" % (self.ns, self.state_name)
-        if state is None:
-            self._call(what, self.core.create_namespaced_config_map, self.ns, body)
-        else:
-            body["metadata"]["resourceVersion"] = state["metadata"]["resourceVersion"]
-            self._call(what, self.core.replace_namespaced_config_map, self.state_name, self.ns, body)
+        if state is None or old_files is None:
+            body = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": self.state_name, "namespace": self.ns, "labels": {LABEL: self.params["pvc"]}},
+                "data": state_data(version, files),
+            }
+            if state is None:
+                self._call(what, self.core.create_namespaced_config_map, self.ns, body)
+            else:
+                body["metadata"]["resourceVersion"] = state["metadata"]["resourceVersion"]
+                self._call(what, self.core.replace_namespaced_config_map, self.state_name, self.ns, body)
+            return
+        added, modified, removed = dagsync.compare(old_files, files)
+        data = {state_key(path): None for path in removed}
+        data.update(state_data(version, {path: files[path] for path in added + modified}))
+        patch = {"metadata": {"resourceVersion": state["metadata"]["resourceVersion"]}, "data": data}
+        self._call(what, self.core.patch_namespaced_config_map, self.state_name, self.ns, patch)
+
+
+def state_key(path):
+    """A ConfigMap key for a file path (keys allow only [-._a-zA-Z0-9])."""
+    return "f-" + hashlib.sha1(path.encode("utf-8")).hexdigest()
+
+
+def state_data(version, files):
+    data = {VERSION_KEY: version}
+    for path, meta in files.items():
+        data[state_key(path)] = json.dumps([path, meta["sha256"], meta["mode"], meta["size"]])
+    return data
+
+
+def read_state(state):
+    """(files, version) recorded in the state ConfigMap, or (None, None)."""
+    data = (state or {}).get("data") or {}
+    if STATE_KEY in data:  # the single-key format of earlier versions
+        recorded = json.loads(data[STATE_KEY])
+        return recorded.get("files"), recorded.get("version")
+    if VERSION_KEY not in data:
+        return None, None
+    files = {}
+    for key, value in data.items():
+        if key.startswith("f-"):
+            path, sha, mode, size = json.loads(value)
+            files[path] = {"sha256": sha, "mode": mode, "size": size}
+    return files, data[VERSION_KEY]
 
 
 def _body(module):

@@ -255,3 +255,23 @@ def test_a_hand_edited_version_is_repaired_when_verified(dirs):
     os.unlink(os.path.join(current, "b.py"))
     _files, summary = sync(src, volume, verify=True)
     assert summary["version_built"] and current_tree(volume) == source_tree(src)
+
+
+def test_a_delta_manifest_rebuilds_the_full_list_from_the_volume(dirs):
+    src, volume = dirs
+    write(src, {"a.py": "1\n", "b.py": "2\n", "c.py": "3\n"})
+    old, _summary = sync(src, volume)
+    (src / "b.py").write_text("changed\n")
+    (src / "c.py").unlink()
+    write(src, {"d.py": "4\n"})
+    new = dagsync.scan_tree(str(src))
+    doc = dagsync.delta(old, new, dagsync.version_of(old), dagsync.version_of(new))
+    assert sorted(doc["set"]) == ["b.py", "d.py"] and doc["remove"] == ["c.py"]
+    assert dagsync.resolve_manifest(str(volume), json.loads(json.dumps(doc))) == new
+
+
+def test_a_delta_on_a_missing_base_asks_for_force(dirs):
+    _src, volume = dirs
+    with pytest.raises(dagsync.SyncError) as err:
+        dagsync.resolve_manifest(str(volume), {"base": "0" * 32, "version": "1" * 32, "set": {}, "remove": []})
+    assert "force=true" in str(err.value)
