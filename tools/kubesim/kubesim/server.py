@@ -54,7 +54,8 @@ from .store import Store
 
 SIMULATION_BANNER = (
     "kubesim: this is a SIMULATED Kubernetes API server (a test double), NOT a real cluster: "
-    "nothing runs, no containers, no storage."
+    "nodes, controllers and storage are simulated; only pods whose images match --run-pods run, "
+    "as local processes."
 )
 PUBLIC_PATHS = ("/version", "/healthz", "/livez", "/readyz")
 
