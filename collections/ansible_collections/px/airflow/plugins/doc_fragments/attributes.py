@@ -19,6 +19,18 @@ attributes:
         indicates no change.
 """
 
+    # A module that changes state and supports check mode, diff and idempotency fully.
+    FULL = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+"""
+
     INFO_MODULE = r"""
 options: {}
 attributes:

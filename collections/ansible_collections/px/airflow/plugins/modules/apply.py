@@ -24,13 +24,7 @@ author:
 extends_documentation_fragment:
   - px.airflow.k8s_auth
   - px.airflow.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
+  - px.airflow.attributes.FULL
 options:
   definitions:
     description: The objects, each a complete manifest with C(apiVersion), C(kind) and C(metadata.name).

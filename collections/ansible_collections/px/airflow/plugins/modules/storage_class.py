@@ -23,13 +23,7 @@ author:
 extends_documentation_fragment:
   - px.airflow.k8s_auth
   - px.airflow.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
+  - px.airflow.attributes.FULL
 options:
   name:
     description: Name of the StorageClass.
