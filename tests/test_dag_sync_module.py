@@ -173,6 +173,22 @@ def test_bad_trees_are_refused_before_any_write(sim, playbook, tmp_path, make_ba
     assert writes == []
 
 
+def test_validation_parses_only_what_would_be_synced(sim, playbook, tmp_path):
+    """A tree synced once with force is not re-parsed until it changes; a change is parsed again."""
+    root = tmp_path / "forced"
+    root.mkdir()
+    (root / "broken.py").write_text("from airflow.sdk import dag\ndef oops(:\n")
+    outcome, writes, _ = run(sim, playbook, src=root, validate=True, force=True)
+    assert outcome["changed"] and writes, outcome.get("msg")
+    outcome, writes, entries = run(sim, playbook, src=root, validate=True)
+    assert not outcome.get("failed") and outcome["changed"] is False, outcome.get("msg")
+    assert writes == [] and len(entries) == 1
+    (root / "new.py").write_text("X = 1\n")
+    outcome, writes, _ = run(sim, playbook, "--check", src=root, validate=True)
+    assert outcome["failed"] and "broken.py" in outcome["msg"], outcome.get("msg")
+    assert writes == []
+
+
 def test_the_synced_tree_parses_under_real_airflow(sim, src, playbook, tmp_path):
     run(sim, playbook, src=src)
     current = os.path.realpath(volume_dir(sim) / "current")

@@ -63,6 +63,8 @@ options:
     description:
       - Parse the tree with the local Airflow before syncing and refuse files with import errors,
         unless O(force=true). Needs Airflow installed where the module runs.
+      - The tree is parsed only when there is something to sync (its version differs from the one on
+        the volume, or O(force=true)): a converged re-run does not start Airflow.
     type: bool
     default: false
   force:
@@ -240,17 +242,6 @@ class DagSync:
     def run(self):
         params = self.params
         files = dagsync.scan_tree(params["src"], params["exclude"], params["max_file_size"], params["max_total_size"])
-        if params["validate"]:
-            errors = parse_with_airflow(params["src"], files)
-            if errors and not params["force"]:
-                raise InvalidInput(
-                    "%d DAG file(s) do not import under Airflow; fix them or set force=true: %s"
-                    % (
-                        len(errors),
-                        "; ".join("%s: %s" % (p, m.strip().splitlines()[-1]) for p, m in sorted(errors.items())),
-                    ),
-                    import_errors=errors,
-                )
         version = dagsync.version_of(files)
         if len(json.dumps(files)) > CONFIGMAP_PAYLOAD:
             raise InvalidInput(
@@ -280,6 +271,9 @@ class DagSync:
             result["diff"] = {"prepared": "\n".join(lines) + ("\n" if lines else "")}
         if previous == version and not params["force"]:
             return result
+        if params["validate"]:
+            # Only what would be synced is parsed: the version on the volume passed this check already.
+            self._refuse_import_errors(files)
         result["changed"] = True
         if self.module.check_mode:
             return result
@@ -298,6 +292,18 @@ class DagSync:
         result["job"] = summary
         self._record(state, version, old_files, files)
         return result
+
+    def _refuse_import_errors(self, files):
+        errors = parse_with_airflow(self.params["src"], files)
+        if errors and not self.params["force"]:
+            raise InvalidInput(
+                "%d DAG file(s) do not import under Airflow; fix them or set force=true: %s"
+                % (
+                    len(errors),
+                    "; ".join("%s: %s" % (p, m.strip().splitlines()[-1]) for p, m in sorted(errors.items())),
+                ),
+                import_errors=errors,
+            )
 
     def _labels(self, version):
         return {LABEL: self.params["pvc"], "px.airflow/dag-sync-version": version[:16]}
