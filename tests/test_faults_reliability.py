@@ -242,3 +242,39 @@ def test_a_failing_job_is_reported_with_its_pod_state_and_last_log_lines(sim, pl
     message = result.result("job")["msg"]
     assert "Job rel/boom failed: BackoffLimitExceeded" in message
     assert "terminated" in message and "log: boom-marker-42" in message
+
+
+def _job(name, script):
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": "rel"},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "busybox:1.36", "command": ["sh", "-c", script]}],
+                }
+            },
+        },
+    }
+
+
+def test_sequential_jobs_run_one_after_another_and_a_failure_stops_the_rest(sim, playbook):
+    batch = client.BatchV1Api(sim.client)
+    options = {**K8S, "wait": True, "sequential": True, "wait_timeout": 60}
+    ordered = [_job("seq-first", "sleep 1"), _job("seq-second", "true")]
+    result, _ = play(sim, playbook, [{"name": "jobs", "px.airflow.apply": {**options, "definitions": ordered}}])
+    assert result.result("jobs")["changed"] is True
+    first, second = batch.read_namespaced_job("seq-first", "rel"), batch.read_namespaced_job("seq-second", "rel")
+    assert first.status.succeeded == 1 and second.status.succeeded == 1
+    # The second Job was created only once the first had completed.
+    assert second.metadata.creation_timestamp >= first.status.completion_time
+
+    failing = [_job("seq-fails", "exit 4"), _job("seq-never", "true")]
+    definitions = {**options, "definitions": failing}
+    result, _ = play(sim, playbook, [{"name": "jobs", "px.airflow.apply": definitions, "ignore_errors": True}])
+    assert "Job rel/seq-fails failed: BackoffLimitExceeded" in result.result("jobs")["msg"]
+    names = [job.metadata.name for job in batch.list_namespaced_job("rel").items]
+    assert "seq-never" not in names and "seq-fails" in names

@@ -194,6 +194,11 @@ def readiness(obj):
         return "Complete" in conditions, None
     if kind == "PersistentVolumeClaim":
         return status.get("phase") == "Bound", None
+    if kind == "VolumeSnapshot":
+        error = status.get("error") or {}
+        if error.get("message") and not status.get("readyToUse"):
+            return False, "snapshot error: %s" % error["message"]
+        return status.get("readyToUse") is True, None
     if kind == "Pod":
         conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
         if status.get("phase") == "Failed":

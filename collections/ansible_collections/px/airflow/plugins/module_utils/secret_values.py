@@ -8,12 +8,14 @@ import base64
 import os
 import secrets
 import string
+from urllib.parse import quote
 
 from ansible_collections.px.airflow.plugins.module_utils.errors import InvalidInput
 
 # Letters and digits only: safe in URLs, connection strings, shells and YAML without quoting.
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
-KINDS = ("fernet", "token", "password", "db_password", "value")
+KINDS = ("fernet", "token", "password", "db_password", "value", "template")
+ENCODINGS = ("none", "url")
 ROTATABLE = ("fernet", "token")
 MIN_LENGTH = {"token": 16, "password": 12, "db_password": 12}
 
@@ -41,6 +43,11 @@ def validate_keys(keys, rotate):
         raise InvalidInput("keys lists %s more than once" % ", ".join(duplicates))
     by_name = {key["name"]: key for key in keys}
     for key in keys:
+        if key["kind"] == "template":
+            _validate_template(key)
+            continue
+        if key.get("refs"):
+            raise InvalidInput("keys.%s: refs are only for kind=template" % key["name"])
         if key["kind"] == "value" and key.get("value") is None:
             raise InvalidInput("keys.%s has kind=value but no value; give value, or a generated kind" % key["name"])
         if key["kind"] != "value" and key.get("value") is not None:
@@ -67,6 +74,45 @@ def validate_keys(keys, rotate):
             )
 
 
+def _validate_template(key):
+    name, text, refs = key["name"], key.get("value"), key.get("refs") or {}
+    if not text:
+        raise InvalidInput("keys.%s has kind=template but no value: give the text, with ${ref} placeholders" % name)
+    try:
+        used = {m.group("named") or m.group("braced") for m in string.Template.pattern.finditer(text)} - {None}
+        string.Template(text).substitute({ref: "" for ref in used})
+    except ValueError as exc:
+        raise InvalidInput("keys.%s: the template is malformed (%s); write $$ for a literal $" % (name, exc)) from exc
+    missing = sorted(used - set(refs))
+    if missing:
+        raise InvalidInput(
+            "keys.%s: the template uses ${%s} but refs does not define it" % (name, "}, ${".join(missing))
+        )
+    for ref, source in sorted(refs.items()):
+        if not isinstance(source, dict) or not source.get("secret") or not source.get("key"):
+            raise InvalidInput("keys.%s: refs.%s needs secret and key (the Secret and key to read)" % (name, ref))
+        if source.get("encode", "none") not in ENCODINGS:
+            raise InvalidInput("keys.%s: refs.%s.encode must be one of %s" % (name, ref, ", ".join(ENCODINGS)))
+        unknown = sorted(set(source) - {"secret", "key", "encode"})
+        if unknown:
+            raise InvalidInput("keys.%s: refs.%s has unknown option(s) %s" % (name, ref, ", ".join(unknown)))
+
+
+def render_template(key, read_value):
+    """The value of a kind=template key: its text with each ${ref} replaced by the value it names.
+
+    ``read_value(secret, key)`` answers a stored value, or None when the Secret or key is missing.
+    Answers None when a referenced value is missing.
+    """
+    values = {}
+    for ref, source in (key.get("refs") or {}).items():
+        value = read_value(source["secret"], source["key"])
+        if value is None:
+            return None
+        values[ref] = quote(value, safe="") if source.get("encode") == "url" else value
+    return string.Template(key["value"]).substitute(values)
+
+
 def plan(existing, keys, rotate):
     """Decide the new data of the Secret.
 
@@ -81,7 +127,7 @@ def plan(existing, keys, rotate):
     added, rotated, updated = [], [], []
     for key in keys:
         name, kind = key["name"], key["kind"]
-        if kind == "value":
+        if kind in ("value", "template"):
             if current.get(name) != key["value"]:
                 data[name] = key["value"]
                 (updated if name in current else added).append(name)

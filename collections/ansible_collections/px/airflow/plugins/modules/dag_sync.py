@@ -64,7 +64,7 @@ options:
       - Parse the tree with the local Airflow before syncing and refuse files with import errors,
         unless O(force=true). Needs Airflow installed where the module runs.
       - The tree is parsed only when there is something to sync (its version differs from the one on
-        the volume, or O(force=true)): a converged re-run does not start Airflow.
+        the volume, or O(force=true)), so a converged re-run does not start Airflow.
     type: bool
     default: false
   force:

@@ -58,16 +58,29 @@ options:
           - V(password) and V(db_password) a password of O(keys[].length) letters and digits;
             V(db_password) is never rotated.
           - V(value) the value given in O(keys[].value); it replaces the stored one when it differs.
+          - V(template) the text in O(keys[].value) with each C(${ref}) replaced by a value read from
+            another Secret in the same namespace, as O(keys[].refs) says (C($$) is a literal C($)).
+            It is rendered again on every run and replaces the stored value when it differs. Use it to
+            build a connection URI from a password, so that the password never passes through Ansible.
         type: str
-        choices: [fernet, token, password, db_password, value]
+        choices: [fernet, token, password, db_password, value, template]
         default: token
       length:
         description: Random bytes of a token, or characters of a password.
         type: int
         default: 32
       value:
-        description: The value for O(keys[].kind=value).
+        description: The value for O(keys[].kind=value), or the text for O(keys[].kind=template).
         type: str
+      refs:
+        description:
+          - For O(keys[].kind=template), what each C(${ref}) stands for. Each ref maps to a dictionary
+            with C(secret) (the Secret's name), C(key) (the key in it) and, optionally, C(encode).
+            C(encode=url) percent-encodes the value for a URI (every reserved character, C(/)
+            included); C(encode=none), the default, inserts it as it is.
+          - A Secret or key that does not exist fails the task (in check mode, the key is reported
+            as changed).
+        type: dict
   rotate:
     description: Keys to rotate now (only fernet and token keys).
     type: list
@@ -98,6 +111,17 @@ EXAMPLES = r"""
       - {name: jwt-secret, kind: token, length: 64}
       - {name: admin-password, kind: password, length: 20}
 
+- name: The metadata database URI, built from the database's password inside the module
+  px.airflow.secrets:
+    name: af-airflow-metadata
+    namespace: airflow
+    keys:
+      - name: connection
+        kind: template
+        value: postgresql+psycopg2://airflow:${password}@af-postgresql:5432/airflow
+        refs:
+          password: {secret: af-postgresql, key: password, encode: url}
+
 - name: Rotate the fernet key (prepends a new key; old connections stay readable)
   px.airflow.secrets:
     name: af-airflow-secrets
@@ -125,10 +149,18 @@ rotated:
   type: list
   elements: str
 updated:
-  description: Keys of kind C(value) whose given value replaced the stored one.
+  description: Keys of kind C(value) or C(template) whose value replaced the stored one.
   returned: always
   type: list
   elements: str
+resource_version:
+  description:
+    - The Secret's C(resourceVersion) after the run (empty in check mode when the Secret would be
+      created or changed). It changes whenever the Secret does, so a checksum of it in a pod
+      template rolls the pods when a secret changes.
+  returned: always
+  type: str
+  sample: "4711"
 """
 
 import base64
@@ -136,8 +168,14 @@ import base64
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
 from ansible_collections.px.airflow.plugins.module_utils.client import api_json, build_api_client, read_json
+from ansible_collections.px.airflow.plugins.module_utils.errors import PxAirflowError
 from ansible_collections.px.airflow.plugins.module_utils.module import run_module
-from ansible_collections.px.airflow.plugins.module_utils.secret_values import KINDS, plan, validate_keys
+from ansible_collections.px.airflow.plugins.module_utils.secret_values import (
+    KINDS,
+    plan,
+    render_template,
+    validate_keys,
+)
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
@@ -152,6 +190,7 @@ ARGUMENT_SPEC = {
             "kind": {"type": "str", "choices": list(KINDS), "default": "token"},
             "length": {"type": "int", "default": 32, "no_log": False},
             "value": {"type": "str", "no_log": True},
+            "refs": {"type": "dict", "no_log": False},
         },
     },
     "rotate": {"type": "list", "elements": "str", "default": [], "no_log": False},
@@ -182,21 +221,59 @@ class SecretRunner:
     def _call(self, verb, func, *args):
         return api_json(self.client, "%s %s" % (verb, self.what), func, *args)
 
-    def read(self):
+    def read(self, name=None):
+        name = name or self.params["name"]
         return read_json(
             self.client,
-            "read %s" % self.what,
+            "read Secret %s/%s" % (self.params["namespace"], name),
             self.core.read_namespaced_secret,
-            self.params["name"],
+            name,
             self.params["namespace"],
         )
+
+    def rendered_keys(self, live):
+        """The keys, with each kind=template key's text rendered from the Secrets it refers to."""
+        sources = {self.params["name"]: _decode(live) if live is not None else None}
+
+        def read_value(secret, key):
+            if secret not in sources:
+                found = self.read(secret)
+                sources[secret] = _decode(found) if found is not None else None
+            value = (sources[secret] or {}).get(key)
+            if value is not None:
+                self.module.no_log_values.add(value)
+            return value
+
+        keys = []
+        for key in self.params["keys"]:
+            if key["kind"] == "template":
+                value = render_template(key, read_value)
+                if value is None:
+                    if not self.module.check_mode:
+                        raise PxAirflowError(
+                            "%s: keys.%s refers to %s, which does not exist. Create it first (for the database "
+                            "password, run the px.airflow.postgres role, or create the Secret with that key)."
+                            % (
+                                self.what,
+                                key["name"],
+                                ", ".join(
+                                    "key %s of Secret %s/%s" % (ref["key"], self.params["namespace"], ref["secret"])
+                                    for ref in key["refs"].values()
+                                ),
+                            )
+                        )
+                    value = "\0unknown until %s exists" % ", ".join(ref["secret"] for ref in key["refs"].values())
+                self.module.no_log_values.add(value)
+                key = dict(key, value=value)
+            keys.append(key)
+        return keys
 
     def run(self):
         live = self.read()
         if self.params["state"] == "absent":
             return self._absent(live)
         existing = _decode(live) if live is not None else None
-        data, added, rotated, updated = plan(existing, self.params["keys"], self.params["rotate"])
+        data, added, rotated, updated = plan(existing, self.rendered_keys(live), self.params["rotate"])
         # Keep every generated value out of any output, whatever a later task prints.
         for key in added + rotated + updated:
             self.module.no_log_values.add(data[key])
@@ -204,10 +281,14 @@ class SecretRunner:
         live_labels = ((live or {}).get("metadata") or {}).get("labels") or {}
         label_drift = {k: v for k, v in labels.items() if live_labels.get(k) != v}
         changed = live is None or bool(added or rotated or updated or label_drift)
-        if changed and not self.module.check_mode:
-            self._write(live, data, added + rotated + updated, labels, label_drift)
+        written = live
+        if changed:
+            written = None
+            if not self.module.check_mode:
+                written = self._write(live, data, added + rotated + updated, labels, label_drift)
         result = {
             "changed": changed,
+            "resource_version": ((written or {}).get("metadata") or {}).get("resourceVersion", ""),
             "keys": sorted(data),
             "added": added,
             "rotated": rotated,
@@ -231,8 +312,7 @@ class SecretRunner:
             }
             if labels:
                 body["metadata"]["labels"] = labels
-            self._call("create", self.core.create_namespaced_secret, self.params["namespace"], body)
-            return
+            return self._call("create", self.core.create_namespaced_secret, self.params["namespace"], body)
         # Send only what changes, with the resourceVersion we read: a concurrent writer makes this
         # fail with 409 instead of being overwritten.
         patch = {"metadata": {"resourceVersion": live["metadata"]["resourceVersion"]}}
@@ -240,12 +320,21 @@ class SecretRunner:
             patch["data"] = _encode({key: data[key] for key in touched})
         if label_drift:
             patch["metadata"]["labels"] = label_drift
-        self._call("update", self.core.patch_namespaced_secret, self.params["name"], self.params["namespace"], patch)
+        return self._call(
+            "update", self.core.patch_namespaced_secret, self.params["name"], self.params["namespace"], patch
+        )
 
     def _absent(self, live):
         if live is not None and not self.module.check_mode:
             self._call("delete", self.core.delete_namespaced_secret, self.params["name"], self.params["namespace"])
-        return {"changed": live is not None, "keys": [], "added": [], "rotated": [], "updated": []}
+        return {
+            "changed": live is not None,
+            "keys": [],
+            "added": [],
+            "rotated": [],
+            "updated": [],
+            "resource_version": "",
+        }
 
 
 def _body(module):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import string
 
 import pytest
@@ -91,3 +92,51 @@ def test_validate_keys_refuses_unsafe_or_contradictory_input(keys, rotate, messa
     with pytest.raises(InvalidInput) as err:
         sv.validate_keys(keys, rotate)
     assert message in err.value.msg
+
+
+TEMPLATE = {
+    "name": "connection",
+    "kind": "template",
+    "length": 32,
+    "value": "postgresql://airflow:${password}@db:5432/airflow?cost=$$5",
+    "refs": {"password": {"secret": "db", "key": "password", "encode": "url"}},
+}
+
+
+def test_a_template_is_rendered_from_the_secret_it_refers_to():
+    stored = {("db", "password"): "p/ss@w:rd%"}
+    value = sv.render_template(TEMPLATE, lambda secret, key: stored.get((secret, key)))
+    assert value == "postgresql://airflow:p%2Fss%40w%3Ard%25@db:5432/airflow?cost=$5"
+
+
+def test_a_template_whose_source_is_missing_renders_to_none():
+    assert sv.render_template(TEMPLATE, lambda secret, key: None) is None
+
+
+def test_a_rendered_template_replaces_a_stale_value_and_leaves_a_current_one():
+    key = dict(TEMPLATE, value="postgresql://new")
+    data, added, rotated, updated = sv.plan({"connection": "postgresql://old"}, [key], [])
+    assert data["connection"] == "postgresql://new" and updated == ["connection"] and added == rotated == []
+    assert sv.plan({"connection": "postgresql://new"}, [key], [])[1:] == ([], [], [])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"value": None}, "kind=template but no value"),
+        ({"value": "x${other}"}, "uses ${other} but refs does not define it"),
+        ({"value": "x$"}, "the template is malformed"),
+        ({"refs": {"password": {"secret": "db"}}}, "refs.password needs secret and key"),
+        ({"refs": {"password": {"secret": "db", "key": "k", "encode": "b64"}}}, "encode must be one of none, url"),
+        ({"refs": {"password": {"secret": "db", "key": "k", "namespace": "x"}}}, "unknown option(s) namespace"),
+    ],
+)
+def test_bad_templates_are_refused(change, message):
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        sv.validate_keys([dict(TEMPLATE, **change)], [])
+
+
+def test_refs_belong_to_templates_only():
+    key = {"name": "token", "kind": "token", "length": 32, "value": None, "refs": {"x": {"secret": "a", "key": "b"}}}
+    with pytest.raises(InvalidInput, match="refs are only for kind=template"):
+        sv.validate_keys([key], [])
