@@ -12,7 +12,8 @@ options:
     description:
       - Path to a kubeconfig file, or the kubeconfig's content as a dictionary.
       - When neither this nor O(context) nor O(host) is given, in-cluster configuration is tried
-        first, then the file named by E(KUBECONFIG), then C(~/.kube/config).
+        first, then the files named by E(KUBECONFIG) (several, separated by C(:), are merged as
+        C(kubectl) merges them), then C(~/.kube/config).
       - Can also be set with the E(K8S_AUTH_KUBECONFIG) environment variable.
     type: raw
   context:
@@ -92,7 +93,8 @@ options:
     type: list
     elements: str
 requirements:
-  - kubernetes >= 24.2.0 (Python library)
+  - kubernetes >= 24.2.0 (Python library; it brings urllib3 and PyYAML, which the modules use to
+    talk to the API, and it loads kubeconfig users with an exec plugin or an auth-provider)
 notes:
   - The options and environment variables are those of kubernetes.core, so both collections can
     share one C(module_defaults) block through the C(group/px.airflow.k8s) action group.

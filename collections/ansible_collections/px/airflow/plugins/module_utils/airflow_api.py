@@ -89,28 +89,19 @@ class ProxyTransport:
             namespace,
             name,
             port,
-            api_client.configuration.host,
+            api_client.host,
         )
 
     def request(self, method, path, body=None, token=None, accept="application/json"):
-        from kubernetes.client.rest import ApiException
+        from ansible_collections.px.airflow.plugins.module_utils.rest import RestError
 
         headers = {"Accept": accept, "Content-Type": "application/json"}
         if token:
             headers["Cookie"] = "%s=%s" % (COOKIE, token)
         try:
-            response = self.client.call_api(
-                self.prefix + path,
-                method,
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=self.timeout,
-            )
-            raw = response[0].data if isinstance(response, tuple) else response.data
-            return 200 if not isinstance(response, tuple) else response[1], _decode(raw)
-        except ApiException as exc:
+            response = self.client.request(method, self.prefix + path, body=body, headers=headers, timeout=self.timeout)
+            return response.status, _decode(response.data)
+        except RestError as exc:
             return exc.status, _decode(exc.body)
         except Exception as exc:  # urllib3 connection errors
             raise AirflowApiError("Cannot reach Airflow through the %s: %s" % (self.where, exc)) from exc

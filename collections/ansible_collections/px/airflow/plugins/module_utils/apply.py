@@ -18,7 +18,8 @@ import json
 
 LAST_APPLIED = "px.airflow/last-applied"
 
-# (apiVersion, kind) -> (plural, namespaced) for the kinds the roles apply; others are discovered.
+# (apiVersion, kind) -> (plural, namespaced) for built-in kinds the roles apply; others (custom
+# resources such as VolumeSnapshot, which may not be installed) are discovered.
 KNOWN_KINDS = {
     ("v1", "Namespace"): ("namespaces", False),
     ("v1", "ConfigMap"): ("configmaps", True),
@@ -41,7 +42,6 @@ KNOWN_KINDS = {
     ("networking.k8s.io/v1", "Ingress"): ("ingresses", True),
     ("policy/v1", "PodDisruptionBudget"): ("poddisruptionbudgets", True),
     ("storage.k8s.io/v1", "StorageClass"): ("storageclasses", False),
-    ("snapshot.storage.k8s.io/v1", "VolumeSnapshot"): ("volumesnapshots", True),
 }
 
 
@@ -115,11 +115,29 @@ def _deep_merge(base, extra):
     return merged
 
 
+def recorded(wanted):
+    """What the last-applied annotation keeps of an object: a Secret's values only as digests.
+
+    (kubectl keeps them in clear in its annotation, where anyone who may read the Secret's
+    metadata sees them.)
+    """
+    if wanted.get("kind") != "Secret":
+        return wanted
+    kept = copy.deepcopy(wanted)
+    for field in ("data", "stringData"):
+        if isinstance(kept.get(field), dict):
+            kept[field] = {
+                key: "sha256:" + hashlib.sha256(str(value).encode("utf-8")).hexdigest()
+                for key, value in kept[field].items()
+            }
+    return kept
+
+
 def with_annotation(obj):
     """The object to create: the desired fields plus the last-applied annotation."""
     wanted = managed(obj)
     body = copy.deepcopy(wanted)
-    body["metadata"].setdefault("annotations", {})[LAST_APPLIED] = canonical(wanted)
+    body["metadata"].setdefault("annotations", {})[LAST_APPLIED] = canonical(recorded(wanted))
     return body
 
 
@@ -127,10 +145,10 @@ def plan(desired, live):
     """None when converged, else the merge patch to send to the live object."""
     wanted = managed(desired)
     previous = last_applied(live)
-    if previous == wanted and is_subset(wanted, live):
+    if previous == recorded(wanted) and is_subset(wanted, live):
         return None
     patch = _deep_merge(_removals(previous, wanted), wanted)
-    patch.setdefault("metadata", {}).setdefault("annotations", {})[LAST_APPLIED] = canonical(wanted)
+    patch.setdefault("metadata", {}).setdefault("annotations", {})[LAST_APPLIED] = canonical(recorded(wanted))
     # Identity fields are not patched.
     for key in ("apiVersion", "kind"):
         patch.pop(key, None)

@@ -4,36 +4,47 @@
 
 Resolution order, as in kubernetes.core: explicit options, then ``K8S_AUTH_*`` environment
 variables; with a host and credentials nothing is loaded; with a kubeconfig or a context the
-kubeconfig is loaded (``KUBECONFIG`` honoured by the kubernetes client); otherwise in-cluster
-config is tried first, then the default kubeconfig.
+kubeconfig is loaded (``KUBECONFIG`` may list several files, merged as kubectl merges them);
+otherwise in-cluster config is tried first, then the default kubeconfig.
+
+The client is rest.RestClient (plain JSON over urllib3), not the kubernetes package's ApiClient,
+whose import alone costs about 0.3 s per module run. The kubernetes package is still what loads
+a kubeconfig user with an exec plugin or an auth-provider.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import random
 import time
-import traceback
 
 from ansible_collections.px.airflow.plugins.module_utils.args import AUTH_ARG_SPEC, AUTH_ENV
 from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, ConnectionError_
+from ansible_collections.px.airflow.plugins.module_utils.rest import (
+    ConfigError,
+    RestClient,
+    RestError,
+    Settings,
+    in_cluster_settings,
+    merged_kubeconfig,
+    needs_kubernetes_package,
+    settings_from_configuration,
+    settings_from_kubeconfig,
+)
 
 KUBERNETES_IMP_ERR = None
-try:
-    import kubernetes
-    from kubernetes.client.rest import ApiException
-    from kubernetes.config.config_exception import ConfigException
+# The REST client needs urllib3 (its transport) and PyYAML (kubeconfig files), both of which the
+# kubernetes package brings; the package itself is imported only for exec and auth-provider users.
+# Finding the modules is enough here: importing kubernetes would cost what this client saves.
+MISSING = [name for name in ("urllib3", "yaml", "kubernetes") if importlib.util.find_spec(name) is None]
+HAS_KUBERNETES = not MISSING
+if MISSING:
+    KUBERNETES_IMP_ERR = "No module named %s" % ", ".join(repr(name) for name in MISSING)
 
-    HAS_KUBERNETES = True
-except ImportError:
-    KUBERNETES_IMP_ERR = traceback.format_exc()
-    HAS_KUBERNETES = False
-
-    class ApiException(Exception):  # type: ignore[no-redef]
-        """Placeholder so that ``except ApiException`` parses without the library."""
-
-    class ConfigException(Exception):  # type: ignore[no-redef]
-        """Placeholder so that ``except ConfigException`` parses without the library."""
+# Errors the API server answers with; the name is the kubernetes client's, for familiarity.
+ApiException = RestError
 
 
 _FALSE = ("0", "false", "no", "off")
@@ -96,68 +107,100 @@ def _has_credentials(auth):
     )
 
 
-def _load_kubeconfig(auth):
-    kwargs = {"context": auth.get("context"), "persist_config": bool(auth.get("persist_config"))}
+def _kubeconfig_paths(auth, environ):
+    if auth.get("kubeconfig"):
+        path = os.path.expanduser(auth["kubeconfig"])
+        if not os.path.exists(path):
+            raise ConfigError("kubeconfig %s does not exist" % path)
+        return [path]
+    listed = [os.path.expanduser(p) for p in (environ.get("KUBECONFIG") or "").split(os.pathsep) if p]
+    paths = [p for p in listed or [os.path.expanduser("~/.kube/config")] if os.path.exists(p)]
+    if not paths:
+        raise ConfigError("no kubeconfig found (looked for %s)" % ", ".join(listed or ["~/.kube/config"]))
+    return paths
+
+
+def _settings_via_kubernetes_package(auth, inline, paths):
+    """Credentials that need code (exec plugin, auth-provider): the kubernetes package loads them."""
+    import kubernetes
+
+    configuration = kubernetes.client.Configuration()
+    kwargs = {
+        "context": auth.get("context"),
+        "persist_config": bool(auth.get("persist_config")),
+        "client_configuration": configuration,
+    }
+    try:
+        if inline is not None:
+            kubernetes.config.load_kube_config_from_dict(config_dict=inline, **kwargs)
+        else:
+            # The kubernetes package merges a KUBECONFIG-style list of files itself.
+            kubernetes.config.load_kube_config(config_file=os.pathsep.join(paths), **kwargs)
+    except kubernetes.config.config_exception.ConfigException as exc:
+        raise ConfigError(str(exc)) from exc
+    return settings_from_configuration(configuration)
+
+
+def _kubeconfig_settings(auth, environ):
     kubeconfig = auth.get("kubeconfig")
     if isinstance(kubeconfig, dict):
-        kubernetes.config.load_kube_config_from_dict(config_dict=kubeconfig, **kwargs)
+        config, paths, source = kubeconfig, None, "the kubeconfig given inline"
     else:
-        kubernetes.config.load_kube_config(config_file=kubeconfig, **kwargs)
+        paths = _kubeconfig_paths(auth, environ)
+        config, source = merged_kubeconfig(paths), "kubeconfig %s" % os.pathsep.join(paths)
+    if needs_kubernetes_package(config, auth.get("context")):
+        return _settings_via_kubernetes_package(auth, config if paths is None else None, paths)
+    return settings_from_kubeconfig(config, auth.get("context"), source)
 
 
-def _configuration(auth):
-    if not _has_credentials(auth):
-        if auth.get("kubeconfig") or auth.get("context"):
-            _load_kubeconfig(auth)
-        else:
-            try:
-                kubernetes.config.load_incluster_config()
-            except ConfigException:
-                _load_kubeconfig(auth)
-    configuration = kubernetes.client.Configuration.get_default_copy()
+def _settings(auth, environ):
+    if _has_credentials(auth):
+        settings = Settings(auth["host"])
+    elif auth.get("kubeconfig") or auth.get("context"):
+        settings = _kubeconfig_settings(auth, environ)
+    else:
+        try:
+            settings = in_cluster_settings(environ)
+        except ConfigError:
+            settings = _kubeconfig_settings(auth, environ)
     if auth.get("host"):
-        configuration.host = auth["host"].rstrip("/")
+        settings.host = auth["host"].rstrip("/")
     if auth.get("api_key"):
-        # Replace whatever token the kubeconfig gave: an explicit api_key wins.
-        configuration.api_key = {"authorization": "Bearer %s" % auth["api_key"]}
-        configuration.api_key_prefix = {}
+        settings.token = auth["api_key"]  # an explicit api_key wins over the kubeconfig's token
     if auth.get("username") and auth.get("password"):
-        configuration.username = auth["username"]
-        configuration.password = auth["password"]
+        settings.username, settings.password = auth["username"], auth["password"]
     for option, attribute in (
-        ("validate_certs", "verify_ssl"),
-        ("ca_cert", "ssl_ca_cert"),
+        ("validate_certs", "verify"),
+        ("ca_cert", "ca_file"),
         ("client_cert", "cert_file"),
         ("client_key", "key_file"),
         ("proxy", "proxy"),
         ("no_proxy", "no_proxy"),
     ):
         if auth.get(option) is not None:
-            setattr(configuration, attribute, auth[option])
-    return configuration
+            setattr(settings, attribute, auth[option])
+    return settings
 
 
 def build_api_client(params, environ=None):
-    """Return a ``kubernetes.client.ApiClient`` for the module's connection options.
+    """Return a RestClient for the module's connection options.
 
     Raises ConnectionError_ naming the kubeconfig and context it tried when no usable
     configuration is found.
     """
+    environ = os.environ if environ is None else environ
     auth = resolve_auth(params, environ)
     try:
-        configuration = _configuration(auth)
-    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        client = RestClient(_settings(auth, environ))
+    except (ConfigError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ConnectionError_(
             "Cannot configure the Kubernetes client from %s: %s. Set kubeconfig and context "
             "(or K8S_AUTH_KUBECONFIG / K8S_AUTH_CONTEXT), or host with api_key." % (describe_target(auth, environ), exc)
         ) from exc
-    client = kubernetes.client.ApiClient(configuration)
-    client.user_agent = "px.airflow"
     if auth.get("impersonate_user"):
-        client.set_default_header("Impersonate-User", auth["impersonate_user"])
+        client.add_header("Impersonate-User", auth["impersonate_user"])
     for group in auth.get("impersonate_groups") or []:
-        # The client keeps one value per header name; several groups need several headers.
-        client.set_default_header("Impersonate-Group", group)
+        client.add_header("Impersonate-Group", group)
     client.px_target = describe_target(auth, environ)
     return client
 
@@ -191,35 +234,43 @@ def api_call(client, what, func, *args, **kwargs):
                 raise ConnectionError_(
                     "Cannot reach the Kubernetes API at %s (%s) to %s: %s. Check that the cluster is up "
                     "and that kubeconfig/context point at it."
-                    % (client.configuration.host, getattr(client, "px_target", "?"), what, exc)
+                    % (getattr(client, "host", "?"), getattr(client, "px_target", "?"), what, exc)
                 ) from exc
             time.sleep(delay)
         delay = min(delay * 2, 8.0)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def api_json(client, what, func, *args, **kwargs):
-    """api_call, answering the decoded JSON body (None when empty) instead of the typed model.
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
-    Raw JSON keeps every field the server sent (the typed models drop unknown ones and fail on
-    some valid answers, such as a Status from a DELETE).
+
+def request_json(client, method, path, what, body=None, query=None, content_type=None):
+    """One API request with retries (api_call), answering the decoded JSON body (None when empty).
+
+    ``what`` names the operation for error messages ("create Secret airflow/af-secrets").
     """
-    import json
+    headers = {"Accept": "application/json"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = api_call(client, what, client.request, method, path, query=query, body=body, headers=headers)
+    return json.loads(response.data) if response.data else None
 
-    kwargs["_preload_content"] = False
-    response = api_call(client, what, func, *args, **kwargs)
-    raw = getattr(response, "data", None)
-    return json.loads(raw) if raw else None
 
-
-def read_json(client, what, func, *args, **kwargs):
-    """api_json for a read: None when the object (or its namespace or kind) does not exist."""
+def read_object(client, path, what):
+    """request_json for a GET: None when the object (or its namespace or kind) does not exist."""
     try:
-        return api_json(client, what, func, *args, **kwargs)
+        return request_json(client, "GET", path, what)
     except ApiFailure as exc:
         if exc.status == 404:
             return None
         raise
+
+
+def namespaced(api_version, plural, namespace, name=None):
+    """The REST path of a namespaced collection, or of one object in it."""
+    base = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
+    return "%s/namespaces/%s/%s%s" % (base, namespace, plural, "/" + name if name else "")
 
 
 def _retry_after(exc, delay):
@@ -232,8 +283,6 @@ def _retry_after(exc, delay):
 
 
 def _status_message(exc):
-    import json
-
     try:
         message = json.loads(exc.body).get("message")
     except (TypeError, ValueError, AttributeError):

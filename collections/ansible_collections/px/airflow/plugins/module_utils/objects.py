@@ -9,11 +9,10 @@ at: the object's conditions, its pods' states with their last log lines, and rec
 
 from __future__ import annotations
 
-import json
 import time
 
 from ansible_collections.px.airflow.plugins.module_utils.apply import KNOWN_KINDS, readiness
-from ansible_collections.px.airflow.plugins.module_utils.client import api_call
+from ansible_collections.px.airflow.plugins.module_utils.client import api_call, request_json
 from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, InvalidInput, PxAirflowError
 
 WAITABLE = ("Deployment", "StatefulSet", "DaemonSet", "Job", "PersistentVolumeClaim", "Pod", "VolumeSnapshot")
@@ -70,23 +69,7 @@ class Objects:
     # ---------------------------------------------------------------- requests
 
     def request(self, method, path, what, body=None, content_type=None, query=None):
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        response = api_call(
-            self.client,
-            what,
-            self.client.call_api,
-            path,
-            method,
-            query_params=query or [],
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-        )
-        raw = response[0].data if isinstance(response, tuple) else response.data
-        return json.loads(raw) if raw else None
+        return request_json(self.client, method, path, what, body=body, query=query, content_type=content_type)
 
     def read(self, obj):
         """The live object, or None when it (or its namespace) does not exist."""
@@ -204,14 +187,12 @@ class Objects:
             response = api_call(
                 self.client,
                 "read the log of pod %s/%s" % (namespace, name),
-                self.client.call_api,
-                "/api/v1/namespaces/%s/pods/%s/log" % (namespace, name),
+                self.client.request,
                 "GET",
-                query_params=[("tailLines", lines)],
-                auth_settings=["BearerToken"],
-                _preload_content=False,
+                "/api/v1/namespaces/%s/pods/%s/log" % (namespace, name),
+                query=[("tailLines", lines)],
             )
         except PxAirflowError:
             return []
-        raw = (response[0] if isinstance(response, tuple) else response).data
+        raw = response.data
         return raw.decode("utf-8", "replace").splitlines()[-lines:]

@@ -10,23 +10,12 @@ StorageCluster whose ``status.phase`` is Running (current operators) or Online (
 
 from __future__ import annotations
 
-from ansible_collections.px.airflow.plugins.module_utils.client import api_call
-from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure
+from ansible_collections.px.airflow.plugins.module_utils.client import read_object, request_json
 
 CSI_PROVISIONER = "pxd.portworx.com"
 INTREE_PROVISIONER = "kubernetes.io/portworx-volume"
 HEALTHY_PHASES = ("Running", "Online")
 STC_GROUP, STC_VERSION = "core.libopenstorage.org", "v1"
-
-
-def _absent_ok(client, what, func, *args, **kwargs):
-    """Call the API; 404 (missing object or missing CRD) means "not there", not an error."""
-    try:
-        return api_call(client, what, func, *args, **kwargs)
-    except ApiFailure as exc:
-        if exc.status == 404:
-            return None
-        raise
 
 
 def _image_version(image):
@@ -35,14 +24,10 @@ def _image_version(image):
     return None
 
 
-def _storage_cluster(client, custom):
-    listing = _absent_ok(
-        client,
-        "list Portworx StorageClusters",
-        custom.list_cluster_custom_object,
-        STC_GROUP,
-        STC_VERSION,
-        "storageclusters",
+def _storage_cluster(client):
+    # A 404 (the CRD is not installed) answers None: no StorageCluster.
+    listing = read_object(
+        client, "/apis/%s/%s/storageclusters" % (STC_GROUP, STC_VERSION), "list Portworx StorageClusters"
     )
     items = (listing or {}).get("items") or []
     if not items:
@@ -52,54 +37,41 @@ def _storage_cluster(client, custom):
     return items[0]
 
 
-def _storage_nodes(client, custom, namespace):
-    listing = _absent_ok(
+def _storage_nodes(client, namespace):
+    listing = read_object(
         client,
+        "/apis/%s/%s/namespaces/%s/storagenodes" % (STC_GROUP, STC_VERSION, namespace),
         "list Portworx StorageNodes in %s" % namespace,
-        custom.list_namespaced_custom_object,
-        STC_GROUP,
-        STC_VERSION,
-        namespace,
-        "storagenodes",
     )
     nodes = (listing or {}).get("items") or []
     online = [n for n in nodes if (n.get("status") or {}).get("phase") in ("Online", "Running")]
     return len(nodes), len(online)
 
 
+def _named_everywhere(client, path, name, kind):
+    query = [("fieldSelector", "metadata.name=%s" % name)]
+    listing = request_json(client, "GET", path, "list %s named %s" % (kind, name), query=query)
+    return (listing or {}).get("items") or []
+
+
 def detect(client):
     """Return what the API shows of Portworx as a plain dict (the portworx_info result)."""
-    import kubernetes
-
-    storage = kubernetes.client.StorageV1Api(client)
-    core = kubernetes.client.CoreV1Api(client)
-    apps = kubernetes.client.AppsV1Api(client)
-    custom = kubernetes.client.CustomObjectsApi(client)
-
-    csi_driver = _absent_ok(client, "read CSIDriver %s" % CSI_PROVISIONER, storage.read_csi_driver, CSI_PROVISIONER)
-    stc = _storage_cluster(client, custom)
+    csi_driver = read_object(
+        client, "/apis/storage.k8s.io/v1/csidrivers/%s" % CSI_PROVISIONER, "read CSIDriver %s" % CSI_PROVISIONER
+    )
+    stc = _storage_cluster(client)
     namespace = stc["metadata"]["namespace"] if stc else None
     phase = ((stc or {}).get("status") or {}).get("phase")
 
-    api_services = api_call(
-        client,
-        "list Services named portworx-api",
-        core.list_service_for_all_namespaces,
-        field_selector="metadata.name=portworx-api",
-    ).items
+    api_services = _named_everywhere(client, "/api/v1/services", "portworx-api", "Services")
     if namespace:
-        api_services = [s for s in api_services if s.metadata.namespace == namespace] or api_services
+        api_services = [s for s in api_services if s["metadata"]["namespace"] == namespace] or api_services
     if not namespace and api_services:
-        namespace = api_services[0].metadata.namespace
+        namespace = api_services[0]["metadata"]["namespace"]
 
-    stork = api_call(
-        client,
-        "list Deployments named stork",
-        apps.list_deployment_for_all_namespaces,
-        field_selector="metadata.name=stork",
-    ).items
+    stork = _named_everywhere(client, "/apis/apps/v1/deployments", "stork", "Deployments")
 
-    nodes_total, nodes_online = _storage_nodes(client, custom, namespace) if stc else (0, 0)
+    nodes_total, nodes_online = _storage_nodes(client, namespace) if stc else (0, 0)
 
     provisioners = []
     if csi_driver is not None:

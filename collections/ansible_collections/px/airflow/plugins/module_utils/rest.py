@@ -127,7 +127,9 @@ def settings_from_kubeconfig(config, context, source):
     ctx = ctx_item.get("context") or {}
     cluster_item = next((c for c in config.get("clusters") or [] if c.get("name") == ctx.get("cluster")), None)
     if cluster_item is None:
-        raise ConfigError("%s: context %r names cluster %r, which it does not define" % (source, name, ctx.get("cluster")))
+        raise ConfigError(
+            "%s: context %r names cluster %r, which it does not define" % (source, name, ctx.get("cluster"))
+        )
     user_item = next((u for u in config.get("users") or [] if u.get("name") == ctx.get("user")), {})
     cluster, user = cluster_item.get("cluster") or {}, user_item.get("user") or {}
     cluster_dir, user_dir = cluster_item.get("_base_dir"), user_item.get("_base_dir")
@@ -215,16 +217,20 @@ class RestClient:
 
     def __init__(self, settings, user_agent="px.airflow"):
         import urllib3
+        from urllib3._collections import HTTPHeaderDict
 
         self.settings = settings
         self.host = settings.host
-        self.headers = urllib3.HTTPHeaderDict({"User-Agent": user_agent})
+        self.headers = HTTPHeaderDict({"User-Agent": user_agent})
         if settings.token:
             self.headers["Authorization"] = "Bearer %s" % settings.token
         elif settings.username and settings.password:
             credentials = "%s:%s" % (settings.username, settings.password)
             self.headers["Authorization"] = "Basic %s" % base64.b64encode(credentials.encode()).decode("ascii")
-        pool = {"timeout": urllib3.Timeout(connect=10, read=60), "retries": urllib3.Retry(total=2, read=False, redirect=0)}
+        pool = {
+            "timeout": urllib3.Timeout(connect=10, read=60),
+            "retries": urllib3.Retry(total=2, read=False, redirect=0),
+        }
         if self.host.startswith("https://"):
             if settings.verify:
                 pool.update(cert_reqs=ssl.CERT_REQUIRED, ca_certs=settings.ca_file)

@@ -105,11 +105,11 @@ def render_template(key, read_value):
     Answers None when a referenced value is missing.
     """
     values = {}
-    for ref, source in (key.get("refs") or {}).items():
-        value = read_value(source["secret"], source["key"])
-        if value is None:
-            return None
-        values[ref] = quote(value, safe="") if source.get("encode") == "url" else value
+    for ref, source in sorted((key.get("refs") or {}).items()):
+        value = read_value(source["secret"], source["key"])  # every ref is read, so all missing ones are named
+        values[ref] = quote(value, safe="") if value is not None and source.get("encode") == "url" else value
+    if any(value is None for value in values.values()):
+        return None
     return string.Template(key["value"]).substitute(values)
 
 

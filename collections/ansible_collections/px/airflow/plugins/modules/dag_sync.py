@@ -159,7 +159,14 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils import dagsync
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import api_call, api_json, build_api_client, read_json
+from ansible_collections.px.airflow.plugins.module_utils.client import (
+    STRATEGIC_MERGE_PATCH,
+    api_call,
+    build_api_client,
+    namespaced,
+    read_object,
+    request_json,
+)
 from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, InvalidInput, PxAirflowError
 from ansible_collections.px.airflow.plugins.module_utils.module import run_module
 
@@ -223,21 +230,17 @@ def parse_with_airflow(src, files):
 
 class DagSync:
     def __init__(self, module, client):
-        import kubernetes
-
         self.module = module
         self.params = module.params
         self.client = client
-        self.core = kubernetes.client.CoreV1Api(client)
-        self.batch = kubernetes.client.BatchV1Api(client)
         self.ns = self.params["namespace"]
         self.state_name = "%s-sync-state" % self.params["pvc"]
 
-    def _call(self, what, func, *args, **kwargs):
-        return api_json(self.client, what, func, *args, **kwargs)
+    def _path(self, plural, name=None):
+        return namespaced("batch/v1" if plural == "jobs" else "v1", plural, self.ns, name)
 
-    def _read(self, what, func, *args):
-        return read_json(self.client, what, func, *args)
+    def _call(self, what, method, path, body=None, query=None, content_type=None):
+        return request_json(self.client, method, path, what, body, query=query, content_type=content_type)
 
     def run(self):
         params = self.params
@@ -248,11 +251,8 @@ class DagSync:
                 "src holds %d files, too many for the sync's manifest (a ConfigMap, limited to 1 MiB); "
                 "exclude files Airflow does not need" % len(files)
             )
-        state = self._read(
-            "read ConfigMap %s/%s" % (self.ns, self.state_name),
-            self.core.read_namespaced_config_map,
-            self.state_name,
-            self.ns,
+        state = read_object(
+            self.client, self._path("configmaps", self.state_name), "read ConfigMap %s/%s" % (self.ns, self.state_name)
         )
         old_files, previous = read_state(state)
         added, modified, removed = dagsync.compare(old_files, files)
@@ -414,24 +414,17 @@ class DagSync:
         self._cleanup(version)  # leftovers of a sync killed half-way
         try:
             for cm in [*config_maps, program]:
-                self._call(
-                    "create ConfigMap %s/%s" % (self.ns, cm["metadata"]["name"]),
-                    self.core.create_namespaced_config_map,
-                    self.ns,
-                    cm,
-                )
-            self._call(
-                "create Job %s/%s" % (self.ns, job["metadata"]["name"]), self.batch.create_namespaced_job, self.ns, job
-            )
+                what = "create ConfigMap %s/%s" % (self.ns, cm["metadata"]["name"])
+                self._call(what, "POST", self._path("configmaps"), cm)
+            self._call("create Job %s/%s" % (self.ns, job["metadata"]["name"]), "POST", self._path("jobs"), job)
             summary = self._wait(job["metadata"]["name"])
         finally:
             self._cleanup(version)
         return summary, sent
 
     def _pod_log(self, job_name):
-        pods = self._call(
-            "list the sync Job's pods", self.core.list_namespaced_pod, self.ns, label_selector="job-name=%s" % job_name
-        )
+        query = [("labelSelector", "job-name=%s" % job_name)]
+        pods = self._call("list the sync Job's pods", "GET", self._path("pods"), query=query)
         for pod in sorted(
             (pods or {}).get("items", []), key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True
         ):
@@ -439,11 +432,10 @@ class DagSync:
                 response = api_call(
                     self.client,
                     "read the sync pod's log",
-                    self.core.read_namespaced_pod_log,
-                    pod["metadata"]["name"],
-                    self.ns,
-                    tail_lines=50,
-                    _preload_content=False,
+                    self.client.request,
+                    "GET",
+                    self._path("pods", pod["metadata"]["name"]) + "/log",
+                    query=[("tailLines", 50)],
                 )
                 return pod, response.data.decode("utf-8", "replace")
             except ApiFailure:
@@ -454,8 +446,8 @@ class DagSync:
         deadline = time.time() + self.params["timeout"] + 30
         delay = 0.2
         while True:
-            job = self._read(
-                "read Job %s/%s" % (self.ns, job_name), self.batch.read_namespaced_job_status, job_name, self.ns
+            job = read_object(
+                self.client, self._path("jobs", job_name) + "/status", "read Job %s/%s" % (self.ns, job_name)
             )
             conditions = {
                 c["type"]: c
@@ -491,20 +483,17 @@ class DagSync:
 
     def _cleanup(self, version):
         selector = "%s=%s,px.airflow/dag-sync-version=%s" % (LABEL, self.params["pvc"], version[:16])
-        jobs = self._call("list sync Jobs", self.batch.list_namespaced_job, self.ns, label_selector=selector)
+        query = [("labelSelector", selector)]
+        jobs = self._call("list sync Jobs", "GET", self._path("jobs"), query=query)
         for job in (jobs or {}).get("items", []):
-            self._delete(
-                self.batch.delete_namespaced_job, "Job", job["metadata"]["name"], propagation_policy="Background"
-            )
-        maps = self._call(
-            "list sync ConfigMaps", self.core.list_namespaced_config_map, self.ns, label_selector=selector
-        )
+            self._delete("jobs", "Job", job["metadata"]["name"], [("propagationPolicy", "Background")])
+        maps = self._call("list sync ConfigMaps", "GET", self._path("configmaps"), query=query)
         for cm in (maps or {}).get("items", []):
-            self._delete(self.core.delete_namespaced_config_map, "ConfigMap", cm["metadata"]["name"])
+            self._delete("configmaps", "ConfigMap", cm["metadata"]["name"])
 
-    def _delete(self, func, kind, name, **kwargs):
+    def _delete(self, plural, kind, name, query=None):
         try:
-            self._call("delete %s %s/%s" % (kind, self.ns, name), func, name, self.ns, **kwargs)
+            self._call("delete %s %s/%s" % (kind, self.ns, name), "DELETE", self._path(plural, name), query=query)
         except ApiFailure as exc:
             if exc.status != 404:
                 raise
@@ -520,16 +509,16 @@ class DagSync:
                 "data": state_data(version, files),
             }
             if state is None:
-                self._call(what, self.core.create_namespaced_config_map, self.ns, body)
+                self._call(what, "POST", self._path("configmaps"), body)
             else:
                 body["metadata"]["resourceVersion"] = state["metadata"]["resourceVersion"]
-                self._call(what, self.core.replace_namespaced_config_map, self.state_name, self.ns, body)
+                self._call(what, "PUT", self._path("configmaps", self.state_name), body)
             return
         added, modified, removed = dagsync.compare(old_files, files)
         data = {state_key(path): None for path in removed}
         data.update(state_data(version, {path: files[path] for path in added + modified}))
         patch = {"metadata": {"resourceVersion": state["metadata"]["resourceVersion"]}, "data": data}
-        self._call(what, self.core.patch_namespaced_config_map, self.state_name, self.ns, patch)
+        self._call(what, "PATCH", self._path("configmaps", self.state_name), patch, content_type=STRATEGIC_MERGE_PATCH)
 
 
 def state_key(path):

@@ -18,8 +18,9 @@ description:
     Waits are skipped in check mode. A VolumeSnapshot is ready when it is ready to use.
   - A kind the cluster does not serve (its CRD is not installed) is not an error; its result has
     RV(results[].api_found=false) and no resources.
-  - The values of Secrets are never returned (their C(data) and C(stringData) are left out); use
-    M(px.airflow.secrets) to manage them.
+  - The values of Secrets are never returned (their C(data) and C(stringData), and the
+    last-applied annotations that may copy them, are left out); use M(px.airflow.secrets) to
+    manage them.
 author:
   - px.airflow contributors (@px-airflow)
 extends_documentation_fragment:
@@ -127,6 +128,8 @@ ARGUMENT_SPEC = {
     "wait_timeout": {"type": "int", "default": 600},
 }
 SECRET_VALUES = ("data", "stringData")
+# kubectl's annotation keeps a Secret's values in clear; ours keeps digests, left out all the same.
+LAST_APPLIED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "px.airflow/last-applied")
 
 
 def validate(params):
@@ -144,9 +147,17 @@ def validate(params):
 
 
 def _without_secret_values(obj):
-    if obj.get("kind") == "Secret":
-        return {key: value for key, value in obj.items() if key not in SECRET_VALUES}
-    return obj
+    """A Secret without its values, including the copies last-applied annotations keep of them."""
+    if obj.get("kind") != "Secret":
+        return obj
+    kept = {key: value for key, value in obj.items() if key not in SECRET_VALUES}
+    annotations = (kept.get("metadata") or {}).get("annotations")
+    if annotations:
+        kept["metadata"] = dict(
+            kept["metadata"],
+            annotations={k: v for k, v in annotations.items() if k not in LAST_APPLIED_ANNOTATIONS},
+        )
+    return kept
 
 
 class Reader(Objects):

@@ -167,7 +167,13 @@ import base64
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import api_json, build_api_client, read_json
+from ansible_collections.px.airflow.plugins.module_utils.client import (
+    STRATEGIC_MERGE_PATCH,
+    build_api_client,
+    namespaced,
+    read_object,
+    request_json,
+)
 from ansible_collections.px.airflow.plugins.module_utils.errors import PxAirflowError
 from ansible_collections.px.airflow.plugins.module_utils.module import run_module
 from ansible_collections.px.airflow.plugins.module_utils.secret_values import (
@@ -210,37 +216,36 @@ def _encode(data):
 
 class SecretRunner:
     def __init__(self, module, client):
-        import kubernetes
-
         self.module = module
         self.params = module.params
         self.client = client
-        self.core = kubernetes.client.CoreV1Api(client)
         self.what = "Secret %s/%s" % (self.params["namespace"], self.params["name"])
 
-    def _call(self, verb, func, *args):
-        return api_json(self.client, "%s %s" % (verb, self.what), func, *args)
+    def _call(self, verb, method, body=None, name=None, content_type=None):
+        path = namespaced("v1", "secrets", self.params["namespace"], name)
+        return request_json(self.client, method, path, "%s %s" % (verb, self.what), body, content_type=content_type)
 
     def read(self, name=None):
         name = name or self.params["name"]
-        return read_json(
+        return read_object(
             self.client,
+            namespaced("v1", "secrets", self.params["namespace"], name),
             "read Secret %s/%s" % (self.params["namespace"], name),
-            self.core.read_namespaced_secret,
-            name,
-            self.params["namespace"],
         )
 
     def rendered_keys(self, live):
         """The keys, with each kind=template key's text rendered from the Secrets it refers to."""
         sources = {self.params["name"]: _decode(live) if live is not None else None}
+        missing = []
 
         def read_value(secret, key):
             if secret not in sources:
                 found = self.read(secret)
                 sources[secret] = _decode(found) if found is not None else None
             value = (sources[secret] or {}).get(key)
-            if value is not None:
+            if value is None:
+                missing.append("key %s of Secret %s/%s" % (key, self.params["namespace"], secret))
+            else:
                 self.module.no_log_values.add(value)
             return value
 
@@ -253,14 +258,7 @@ class SecretRunner:
                         raise PxAirflowError(
                             "%s: keys.%s refers to %s, which does not exist. Create it first (for the database "
                             "password, run the px.airflow.postgres role, or create the Secret with that key)."
-                            % (
-                                self.what,
-                                key["name"],
-                                ", ".join(
-                                    "key %s of Secret %s/%s" % (ref["key"], self.params["namespace"], ref["secret"])
-                                    for ref in key["refs"].values()
-                                ),
-                            )
+                            % (self.what, key["name"], ", ".join(missing))
                         )
                     value = "\0unknown until %s exists" % ", ".join(ref["secret"] for ref in key["refs"].values())
                 self.module.no_log_values.add(value)
@@ -312,7 +310,7 @@ class SecretRunner:
             }
             if labels:
                 body["metadata"]["labels"] = labels
-            return self._call("create", self.core.create_namespaced_secret, self.params["namespace"], body)
+            return self._call("create", "POST", body)
         # Send only what changes, with the resourceVersion we read: a concurrent writer makes this
         # fail with 409 instead of being overwritten.
         patch = {"metadata": {"resourceVersion": live["metadata"]["resourceVersion"]}}
@@ -320,13 +318,11 @@ class SecretRunner:
             patch["data"] = _encode({key: data[key] for key in touched})
         if label_drift:
             patch["metadata"]["labels"] = label_drift
-        return self._call(
-            "update", self.core.patch_namespaced_secret, self.params["name"], self.params["namespace"], patch
-        )
+        return self._call("update", "PATCH", patch, self.params["name"], STRATEGIC_MERGE_PATCH)
 
     def _absent(self, live):
         if live is not None and not self.module.check_mode:
-            self._call("delete", self.core.delete_namespaced_secret, self.params["name"], self.params["namespace"])
+            self._call("delete", "DELETE", name=self.params["name"])
         return {
             "changed": live is not None,
             "keys": [],

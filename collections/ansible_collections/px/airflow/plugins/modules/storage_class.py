@@ -231,7 +231,12 @@ differences:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import api_json, build_api_client, read_json
+from ansible_collections.px.airflow.plugins.module_utils.client import (
+    STRATEGIC_MERGE_PATCH,
+    build_api_client,
+    read_object,
+    request_json,
+)
 from ansible_collections.px.airflow.plugins.module_utils.errors import InvalidInput
 from ansible_collections.px.airflow.plugins.module_utils.module import run_module
 from ansible_collections.px.airflow.plugins.module_utils.storage_class import (
@@ -293,25 +298,25 @@ class StorageClassRunner:
     """Decides what to do with one StorageClass and does it (unless in check mode)."""
 
     def __init__(self, module, client):
-        import kubernetes
-
         self.module = module
         self.params = module.params
         self.client = client
-        self.api = kubernetes.client.StorageV1Api(client)
         self.name = self.params["name"]
+        self.path = "/apis/storage.k8s.io/v1/storageclasses"
 
     def live(self):
-        return read_json(self.client, "read StorageClass %s" % self.name, self.api.read_storage_class, self.name)
+        return read_object(self.client, "%s/%s" % (self.path, self.name), "read StorageClass %s" % self.name)
 
-    def _write(self, what, func, *args):
-        return api_json(self.client, "%s StorageClass %s" % (what, self.name), func, *args)
+    def _write(self, what, method, path, body=None, content_type=None):
+        return request_json(
+            self.client, method, path, "%s StorageClass %s" % (what, self.name), body, content_type=content_type
+        )
 
     def _create(self, desired):
-        return self._write("create", self.api.create_storage_class, desired)
+        return self._write("create", "POST", self.path, desired)
 
     def _delete(self):
-        self._write("delete", self.api.delete_storage_class, self.name)
+        self._write("delete", "DELETE", "%s/%s" % (self.path, self.name))
 
     def run(self):
         live = self.live()
@@ -362,7 +367,7 @@ class StorageClassRunner:
             if self.module.check_mode:
                 after = self._apply_locally(live, patch)
             else:
-                after = self._write("patch", self.api.patch_storage_class, self.name, patch)
+                after = self._write("patch", "PATCH", "%s/%s" % (self.path, self.name), patch, STRATEGIC_MERGE_PATCH)
             return self._result("updated", live, after, mutable)
         return self._result("none", live, live)
 

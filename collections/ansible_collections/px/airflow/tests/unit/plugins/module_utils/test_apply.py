@@ -165,3 +165,26 @@ def test_is_subset(desired, live, expected):
 )
 def test_readiness(obj, ready, failure):
     assert ap.readiness(obj) == (ready, failure)
+
+
+def test_a_secrets_values_are_kept_in_the_annotation_only_as_digests():
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "ns"},
+        "data": {"token": "c2VjcmV0LXZhbHVl"},
+        "stringData": {"plain": "secret-value"},
+    }
+    body = ap.with_annotation(secret)
+    annotation = body["metadata"]["annotations"][ap.LAST_APPLIED]
+    assert "c2VjcmV0LXZhbHVl" not in annotation and "secret-value" not in annotation
+    assert json.loads(annotation)["data"]["token"].startswith("sha256:")
+    # Applied as recorded, the same Secret is converged; a changed value is not.
+    converged = dict(secret)
+    converged.pop("stringData")
+    live_converged = ap.with_annotation(converged)
+    assert ap.plan(converged, live_converged) is None
+    changed = dict(converged, data={"token": "b3RoZXI="})
+    patch = ap.plan(changed, live_converged)
+    assert patch["data"] == {"token": "b3RoZXI="}
+    assert "b3RoZXI=" not in patch["metadata"]["annotations"][ap.LAST_APPLIED]

@@ -82,8 +82,9 @@ def _kubeconfig(tmp_path, server="https://127.0.0.1:1", context="sim"):
 
 def test_build_api_client_from_kubeconfig_and_context(tmp_path):
     client = k8s_client.build_api_client(params(kubeconfig=_kubeconfig(tmp_path), context="sim"), environ={})
-    assert client.configuration.host == "https://127.0.0.1:1"
-    assert client.configuration.auth_settings()["BearerToken"]["value"] == "Bearer t0ken"
+    assert client.host == "https://127.0.0.1:1"
+    assert client.headers["Authorization"] == "Bearer t0ken"
+    assert client.settings.verify is False
     assert "context sim" in client.px_target
 
 
@@ -92,6 +93,7 @@ def test_build_api_client_unknown_context_names_kubeconfig_and_context(tmp_path)
     with pytest.raises(ConnectionError_) as err:
         k8s_client.build_api_client(params(kubeconfig=path, context="nope"), environ={})
     assert path in err.value.msg and "context nope" in err.value.msg
+    assert "no context named 'nope' (it has: sim)" in err.value.msg
 
 
 def test_build_api_client_missing_kubeconfig_says_what_to_set(tmp_path):
@@ -103,8 +105,39 @@ def test_build_api_client_missing_kubeconfig_says_what_to_set(tmp_path):
 
 def test_build_api_client_host_and_token_needs_no_kubeconfig(tmp_path):
     client = k8s_client.build_api_client(params(host="https://api.example:6443/", api_key="tok"), environ={})
-    assert client.configuration.host == "https://api.example:6443"
-    assert client.configuration.auth_settings()["BearerToken"]["value"] == "Bearer tok"
+    assert client.host == "https://api.example:6443"
+    assert client.headers["Authorization"] == "Bearer tok"
+
+
+def test_build_api_client_explicit_options_override_the_kubeconfig(tmp_path):
+    given = params(
+        kubeconfig=_kubeconfig(tmp_path),
+        context="sim",
+        api_key="other",
+        validate_certs=True,
+        ca_cert="/etc/ca.pem",
+        impersonate_user="alice",
+        impersonate_groups=["ops", "dev"],
+    )
+    client = k8s_client.build_api_client(given, environ={})
+    assert client.headers["Authorization"] == "Bearer other"
+    assert client.settings.verify is True and client.settings.ca_file == "/etc/ca.pem"
+    assert client.headers["Impersonate-User"] == "alice"
+    assert client.headers.getlist("Impersonate-Group") == ["ops", "dev"]
+
+
+def test_build_api_client_merges_a_kubeconfig_list_like_kubectl(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    one = _kubeconfig(first, server="https://one:1", context="one")
+    two = _kubeconfig(second, server="https://two:2", context="two")
+    environ = {"KUBECONFIG": f"{one}:{tmp_path / 'missing'}:{two}"}
+    assert (
+        k8s_client.build_api_client(params(), environ=environ).host == "https://one:1"
+    )  # current-context of the first
+    # The same cluster and user names in the second file are shadowed by the first's, as kubectl does.
+    assert k8s_client.build_api_client(params(context="two"), environ=environ).host == "https://one:1"
 
 
 class _Boom(k8s_client.ApiException):
