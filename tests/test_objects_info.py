@@ -137,42 +137,28 @@ def sim(tmp_path_factory):
         },
     )
     core.create_namespaced_secret(NS, {"metadata": {"name": "plain", "labels": {"app": "db"}}, "data": {}})
-    # A Secret as `kubectl apply -f` leaves it: its manifest, values included, in an annotation.
-    manifest = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "applied-creds", "namespace": NS},
-        "stringData": {"token": APPLIED_TOKEN},
-    }
-    core.create_namespaced_secret(
-        NS,
-        {
-            "metadata": {
-                "name": "applied-creds",
-                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": json.dumps(manifest)},
-            },
-            "stringData": {"token": APPLIED_TOKEN},
-        },
-    )
-    # A Secret as px.airflow.apply leaves it: the managed fields, values included, in px.airflow/last-applied.
-    manifest = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "px-applied-creds", "namespace": NS},
-        "stringData": {"token": PX_APPLIED_TOKEN},
-    }
-    core.create_namespaced_secret(
-        NS,
-        {
-            "metadata": {
-                "name": "px-applied-creds",
-                "annotations": {"px.airflow/last-applied": json.dumps(manifest, sort_keys=True, separators=(",", ":"))},
-            },
-            "stringData": {"token": PX_APPLIED_TOKEN},
-        },
-    )
+    # A Secret as `kubectl apply -f` leaves it: its manifest, values included, in an annotation; and
+    # one with such a copy in px.airflow/last-applied (as px.airflow.apply wrote it before it kept digests).
+    for name, annotation, token, dump in (
+        ("applied-creds", "kubectl.kubernetes.io/last-applied-configuration", APPLIED_TOKEN, json.dumps),
+        ("px-applied-creds", "px.airflow/last-applied", PX_APPLIED_TOKEN, canonical_json),
+    ):
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": NS},
+            "stringData": {"token": token},
+        }
+        core.create_namespaced_secret(
+            NS,
+            {"metadata": {"name": name, "annotations": {annotation: dump(manifest)}}, "stringData": {"token": token}},
+        )
     yield instance
     instance.stop()
+
+
+def canonical_json(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 @pytest.fixture(scope="module")
