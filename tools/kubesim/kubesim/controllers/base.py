@@ -338,6 +338,30 @@ class Controller:
         ]
 
 
+class OwnerController(Controller):
+    """A controller of one kind that owns objects of another (Deployment -> ReplicaSets, Job -> Pods).
+
+    A key is (namespace, name) of the owner; a change to an owned object wakes its owner.
+    """
+
+    owner_key = ""  # the store key of the kind reconciled
+    owner_kind = ""  # its kind, as ownerReferences name it
+    owned_key = ""  # the store key of the kind it owns
+
+    def keys_for(self, event: Event) -> list[Key]:
+        m = meta(event.obj)
+        ns = m.get("namespace") or ""
+        if event.key == self.owner_key:
+            return [(ns, m["name"])]
+        if event.key == self.owned_key:
+            owners = {owned_by(o, self.owner_kind) for o in (event.obj, event.old) if o is not None}
+            return [(ns, o) for o in owners if o]
+        return []
+
+    def resync_keys(self) -> list[Key]:
+        return self.keys_of(self.owner_key)
+
+
 @dataclass
 class Context:
     """What the controllers share."""

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ApiError
-from ..store import Event, Obj, clone
-from .base import DAEMONSETS, NODES, PODS, Controller, Key, meta, owned_by, spec, status, template_hash
+from ..store import Obj, clone
+from .base import DAEMONSETS, NODES, PODS, Key, OwnerController, meta, spec, status, template_hash
 from .events import NORMAL, WARNING
 from .pods import is_pod_ready_for, pod_active, pod_from_template, pod_ready
 from .scheduler import pod_fits
@@ -34,21 +34,9 @@ def pinned_node(pod: Obj) -> str | None:
     return spec(pod).get("nodeName")
 
 
-class DaemonSetController(Controller):
+class DaemonSetController(OwnerController):
     name = "daemonsets"
-
-    def keys_for(self, event: Event) -> list[Key]:
-        m = meta(event.obj)
-        ns = m.get("namespace") or ""
-        if event.key == DAEMONSETS:
-            return [(ns, m["name"])]
-        if event.key == PODS:
-            owners = {owned_by(o, "DaemonSet") for o in (event.obj, event.old) if o is not None}
-            return [(ns, o) for o in owners if o]
-        return []
-
-    def resync_keys(self) -> list[Key]:
-        return self.keys_of(DAEMONSETS)
+    owner_key, owner_kind, owned_key = DAEMONSETS, "DaemonSet", PODS
 
     def reconcile(self, key: Key) -> float | None:
         ns, name = key

@@ -22,18 +22,17 @@ import time
 from typing import Any
 
 from ..errors import ApiError
-from ..store import Event, Obj, clone
+from ..store import Obj, clone
 from .base import (
     DEPLOYMENTS,
     REPLICASETS,
-    Controller,
     Key,
+    OwnerController,
     controller_ref,
     drop_empty,
     get_condition,
     meta,
     now_rfc3339,
-    owned_by,
     parse_time,
     set_condition,
     spec,
@@ -101,21 +100,9 @@ def revision_of(rs: Obj) -> int:
         return 0
 
 
-class DeploymentController(Controller):
+class DeploymentController(OwnerController):
     name = "deployments"
-
-    def keys_for(self, event: Event) -> list[Key]:
-        m = meta(event.obj)
-        ns = m.get("namespace") or ""
-        if event.key == DEPLOYMENTS:
-            return [(ns, m["name"])]
-        if event.key == REPLICASETS:
-            owners = {owned_by(o, "Deployment") for o in (event.obj, event.old) if o is not None}
-            return [(ns, o) for o in owners if o]
-        return []
-
-    def resync_keys(self) -> list[Key]:
-        return self.keys_of(DEPLOYMENTS)
+    owner_key, owner_kind, owned_key = DEPLOYMENTS, "Deployment", REPLICASETS
 
     def reconcile(self, key: Key) -> float | None:
         ns, name = key

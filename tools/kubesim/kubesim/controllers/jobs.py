@@ -21,12 +21,12 @@ import time
 from typing import Any
 
 from ..errors import ApiError
-from ..store import Event, Obj, clone
+from ..store import Obj, clone
 from .base import (
     JOBS,
     PODS,
-    Controller,
     Key,
+    OwnerController,
     condition_true,
     meta,
     now_rfc3339,
@@ -71,26 +71,14 @@ def pod_index(pod: Obj) -> int | None:
         return None
 
 
-class JobController(Controller):
+class JobController(OwnerController):
     name = "jobs"
+    owner_key, owner_kind, owned_key = JOBS, "Job", PODS
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self._not_before: dict[str, float] = {}  # "<job uid>/<failures>" -> when failed pods may be replaced
         self._create_failures: dict[str, tuple[int, float]] = {}  # job uid -> (refused creates, retry time)
-
-    def keys_for(self, event: Event) -> list[Key]:
-        m = meta(event.obj)
-        ns = m.get("namespace") or ""
-        if event.key == JOBS:
-            return [(ns, m["name"])]
-        if event.key == PODS:
-            owners = {owned_by(o, "Job") for o in (event.obj, event.old) if o is not None}
-            return [(ns, o) for o in owners if o]
-        return []
-
-    def resync_keys(self) -> list[Key]:
-        return self.keys_of(JOBS)
 
     def reconcile(self, key: Key) -> float | None:
         ns, name = key

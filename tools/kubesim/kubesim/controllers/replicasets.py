@@ -13,8 +13,18 @@ import time
 from typing import Any
 
 from ..errors import ApiError
-from ..store import Event, Obj, clone
-from .base import PODS, REPLICASETS, Controller, Key, drop_empty, meta, owned_by, set_condition, spec, status
+from ..store import Obj, clone
+from .base import (
+    PODS,
+    REPLICASETS,
+    Key,
+    OwnerController,
+    drop_empty,
+    meta,
+    set_condition,
+    spec,
+    status,
+)
 from .events import NORMAL, WARNING
 from .pods import is_pod_ready_for, matches_selector, pod_active, pod_from_template, pod_ready
 
@@ -34,26 +44,14 @@ def _negate(stamp: str) -> tuple[int, ...]:
     return tuple(-ord(c) for c in stamp)
 
 
-class ReplicaSetController(Controller):
+class ReplicaSetController(OwnerController):
     name = "replicasets"
+    owner_key, owner_kind, owned_key = REPLICASETS, "ReplicaSet", PODS
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self._failures: dict[Key, int] = {}
         self._retry_at: dict[Key, float] = {}
-
-    def keys_for(self, event: Event) -> list[Key]:
-        m = meta(event.obj)
-        ns = m.get("namespace") or ""
-        if event.key == REPLICASETS:
-            return [(ns, m["name"])]
-        if event.key == PODS:
-            owners = {owned_by(o, "ReplicaSet") for o in (event.obj, event.old) if o is not None}
-            return [(ns, o) for o in owners if o]
-        return []
-
-    def resync_keys(self) -> list[Key]:
-        return self.keys_of(REPLICASETS)
 
     def reconcile(self, key: Key) -> float | None:
         ns, name = key

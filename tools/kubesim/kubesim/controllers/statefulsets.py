@@ -22,17 +22,16 @@ import re
 from typing import Any
 
 from ..errors import ApiError
-from ..store import Event, Obj, clone
+from ..store import Obj, clone
 from .base import (
     CONTROLLER_REVISIONS,
     PODS,
     PVCS,
     STATEFULSETS,
-    Controller,
     Key,
+    OwnerController,
     controller_ref,
     meta,
-    owned_by,
     spec,
     status,
     template_hash,
@@ -56,21 +55,9 @@ def claim_name(template: dict[str, Any], set_name: str, ordinal: int) -> str:
     return f"{(template.get('metadata') or {}).get('name', '')}-{set_name}-{ordinal}"
 
 
-class StatefulSetController(Controller):
+class StatefulSetController(OwnerController):
     name = "statefulsets"
-
-    def keys_for(self, event: Event) -> list[Key]:
-        m = meta(event.obj)
-        ns = m.get("namespace") or ""
-        if event.key == STATEFULSETS:
-            return [(ns, m["name"])]
-        if event.key == PODS:
-            owners = {owned_by(o, "StatefulSet") for o in (event.obj, event.old) if o is not None}
-            return [(ns, o) for o in owners if o]
-        return []
-
-    def resync_keys(self) -> list[Key]:
-        return self.keys_of(STATEFULSETS)
+    owner_key, owner_kind, owned_key = STATEFULSETS, "StatefulSet", PODS
 
     def reconcile(self, key: Key) -> float | None:
         ns, name = key
