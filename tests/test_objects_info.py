@@ -68,39 +68,33 @@ def _configmap(name, namespace, labels, data):
     return {"metadata": {"name": name, "namespace": namespace, "labels": labels}, "data": data}
 
 
-def _deployment(name, replicas):
+def _workload(kind, name, replicas, image):
+    """A Deployment or StatefulSet of `replicas` pods labelled app=<name>."""
     labels = {"app": name}
-    return {
+    body = {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": kind,
         "metadata": {"name": name, "namespace": NS},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+                "spec": {"containers": [{"name": image.split(":")[0], "image": image}]},
             },
         },
     }
+    if kind == "StatefulSet":
+        body["spec"]["serviceName"] = name
+    return body
+
+
+def _deployment(name, replicas):
+    return _workload("Deployment", name, replicas, "nginx:1.27")
 
 
 def _statefulset(name, replicas):
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "replicas": replicas,
-            "serviceName": name,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "db", "image": "postgres:16"}]},
-            },
-        },
-    }
+    return _workload("StatefulSet", name, replicas, "postgres:16")
 
 
 @pytest.fixture(scope="module")
