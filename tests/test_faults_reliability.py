@@ -211,39 +211,6 @@ def test_a_run_killed_half_way_then_rerun_converges_and_keeps_the_secrets(sim, t
     assert ready == 1
 
 
-def test_a_failing_job_is_reported_with_its_pod_state_and_last_log_lines(sim, playbook):
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "boom", "namespace": "rel"},
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [
-                        {"name": "c", "image": "busybox:1.36", "command": ["sh", "-c", "echo boom-marker-42; exit 3"]}
-                    ],
-                }
-            },
-        },
-    }
-    result, _ = play(
-        sim,
-        playbook,
-        [
-            {
-                "name": "job",
-                "px.airflow.apply": {**K8S, "definitions": [job], "wait": True, "wait_timeout": 60},
-                "ignore_errors": True,
-            }
-        ],
-    )
-    message = result.result("job")["msg"]
-    assert "Job rel/boom failed: BackoffLimitExceeded" in message
-    assert "terminated" in message and "log: boom-marker-42" in message
-
-
 def _job(name, script):
     return {
         "apiVersion": "batch/v1",
@@ -259,6 +226,24 @@ def _job(name, script):
             },
         },
     }
+
+
+def test_a_failing_job_is_reported_with_its_pod_state_and_last_log_lines(sim, playbook):
+    job = _job("boom", "echo boom-marker-42; exit 3")
+    result, _ = play(
+        sim,
+        playbook,
+        [
+            {
+                "name": "job",
+                "px.airflow.apply": {**K8S, "definitions": [job], "wait": True, "wait_timeout": 60},
+                "ignore_errors": True,
+            }
+        ],
+    )
+    message = result.result("job")["msg"]
+    assert "Job rel/boom failed: BackoffLimitExceeded" in message
+    assert "terminated" in message and "log: boom-marker-42" in message
 
 
 def test_sequential_jobs_run_one_after_another_and_a_failure_stops_the_rest(sim, playbook):

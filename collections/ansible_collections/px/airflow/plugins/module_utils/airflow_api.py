@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.px.airflow.plugins.module_utils.errors import PxAirflowError
+from ansible_collections.px.airflow.plugins.module_utils.rest import RestError
 
 COOKIE = "_token"
 
@@ -93,8 +94,6 @@ class ProxyTransport:
         )
 
     def request(self, method, path, body=None, token=None, accept="application/json"):
-        from ansible_collections.px.airflow.plugins.module_utils.rest import RestError
-
         headers = {"Accept": accept, "Content-Type": "application/json"}
         if token:
             headers["Cookie"] = "%s=%s" % (COOKIE, token)

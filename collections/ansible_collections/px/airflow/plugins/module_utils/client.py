@@ -24,12 +24,12 @@ from ansible_collections.px.airflow.plugins.module_utils.args import AUTH_ARG_SP
 from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, ConnectionError_
 from ansible_collections.px.airflow.plugins.module_utils.rest import (
     ConfigError,
+    NeedsKubernetesPackage,
     RestClient,
     RestError,
     Settings,
     in_cluster_settings,
     merged_kubeconfig,
-    needs_kubernetes_package,
     settings_from_configuration,
     settings_from_kubeconfig,
 )
@@ -42,9 +42,6 @@ MISSING = [name for name in ("urllib3", "yaml", "kubernetes") if importlib.util.
 HAS_KUBERNETES = not MISSING
 if MISSING:
     KUBERNETES_IMP_ERR = "No module named %s" % ", ".join(repr(name) for name in MISSING)
-
-# Errors the API server answers with; the name is the kubernetes client's, for familiarity.
-ApiException = RestError
 
 
 _FALSE = ("0", "false", "no", "off")
@@ -120,8 +117,11 @@ def _kubeconfig_paths(auth, environ):
     return paths
 
 
-def _settings_via_kubernetes_package(auth, inline, paths):
-    """Credentials that need code (exec plugin, auth-provider): the kubernetes package loads them."""
+def _settings_via_kubernetes_package(auth, paths):
+    """Credentials that need code (exec plugin, auth-provider): the kubernetes package loads them.
+
+    ``paths`` are the kubeconfig files, or None for the kubeconfig given inline.
+    """
     import kubernetes
 
     configuration = kubernetes.client.Configuration()
@@ -131,8 +131,8 @@ def _settings_via_kubernetes_package(auth, inline, paths):
         "client_configuration": configuration,
     }
     try:
-        if inline is not None:
-            kubernetes.config.load_kube_config_from_dict(config_dict=inline, **kwargs)
+        if paths is None:
+            kubernetes.config.load_kube_config_from_dict(config_dict=auth["kubeconfig"], **kwargs)
         else:
             # The kubernetes package merges a KUBECONFIG-style list of files itself.
             kubernetes.config.load_kube_config(config_file=os.pathsep.join(paths), **kwargs)
@@ -148,9 +148,10 @@ def _kubeconfig_settings(auth, environ):
     else:
         paths = _kubeconfig_paths(auth, environ)
         config, source = merged_kubeconfig(paths), "kubeconfig %s" % os.pathsep.join(paths)
-    if needs_kubernetes_package(config, auth.get("context")):
-        return _settings_via_kubernetes_package(auth, config if paths is None else None, paths)
-    return settings_from_kubeconfig(config, auth.get("context"), source)
+    try:
+        return settings_from_kubeconfig(config, auth.get("context"), source)
+    except NeedsKubernetesPackage:
+        return _settings_via_kubernetes_package(auth, paths)
 
 
 def _settings(auth, environ):
@@ -217,7 +218,7 @@ def api_call(client, what, func, *args, **kwargs):
         last = attempt == attempts
         try:
             return func(*args, **kwargs)
-        except ApiException as exc:
+        except RestError as exc:
             if exc.status not in RETRY_STATUSES or last:
                 raise ApiFailure(
                     "Failed to %s: %s %s%s" % (what, exc.status, exc.reason, _status_message(exc)),
@@ -267,10 +268,27 @@ def read_object(client, path, what):
         raise
 
 
+def api_base(api_version):
+    """The REST path of an API version: the core group under /api, the others under /apis."""
+    return "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
+
+
 def namespaced(api_version, plural, namespace, name=None):
     """The REST path of a namespaced collection, or of one object in it."""
-    base = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
-    return "%s/namespaces/%s/%s%s" % (base, namespace, plural, "/" + name if name else "")
+    return "%s/namespaces/%s/%s%s" % (api_base(api_version), namespace, plural, "/" + name if name else "")
+
+
+def read_pod_log(client, namespace, name, tail_lines):
+    """The last ``tail_lines`` lines of a pod's log, as text; raises ApiFailure (404 before it has one)."""
+    response = api_call(
+        client,
+        "read the log of pod %s/%s" % (namespace, name),
+        client.request,
+        "GET",
+        namespaced("v1", "pods", namespace, name) + "/log",
+        query=[("tailLines", tail_lines)],
+    )
+    return response.data.decode("utf-8", "replace")
 
 
 def _retry_after(exc, delay):

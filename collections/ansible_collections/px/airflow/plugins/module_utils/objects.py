@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.px.airflow.plugins.module_utils.apply import KNOWN_KINDS, readiness
-from ansible_collections.px.airflow.plugins.module_utils.client import api_call, request_json
+from ansible_collections.px.airflow.plugins.module_utils.client import api_base, read_pod_log, request_json
 from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, InvalidInput, PxAirflowError
 
 WAITABLE = ("Deployment", "StatefulSet", "DaemonSet", "Job", "PersistentVolumeClaim", "Pod", "VolumeSnapshot")
@@ -41,9 +41,9 @@ class Objects:
         if known:
             return known
         if api_version not in self.discovered:
-            base = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
             try:
-                self.discovered[api_version] = self.request("GET", base, "discover %s" % api_version) or {}
+                path = api_base(api_version)
+                self.discovered[api_version] = self.request("GET", path, "discover %s" % api_version) or {}
             except ApiFailure as exc:
                 if exc.status != 404:
                     raise
@@ -57,7 +57,7 @@ class Objects:
 
     def collection_path(self, api_version, kind, namespace=None):
         plural, namespaced = self.resource(api_version, kind)
-        base = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
+        base = api_base(api_version)
         if namespaced and namespace:
             base += "/namespaces/%s" % namespace
         return base + "/" + plural
@@ -184,15 +184,6 @@ class Objects:
     def _log_tail(self, namespace, name, lines=10):
         """The last log lines of a pod that is not running (empty when there is no log yet)."""
         try:
-            response = api_call(
-                self.client,
-                "read the log of pod %s/%s" % (namespace, name),
-                self.client.request,
-                "GET",
-                "/api/v1/namespaces/%s/pods/%s/log" % (namespace, name),
-                query=[("tailLines", lines)],
-            )
+            return read_pod_log(self.client, namespace, name, lines).splitlines()[-lines:]
         except PxAirflowError:
             return []
-        raw = response.data
-        return raw.decode("utf-8", "replace").splitlines()[-lines:]

@@ -13,15 +13,21 @@ from __future__ import annotations
 
 import atexit
 import base64
+import json
 import os
 import ssl
 import tempfile
+from urllib.parse import urlencode, urlparse
 
 IN_CLUSTER_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 class ConfigError(Exception):
     """The kubeconfig (or the in-cluster environment) does not give a usable configuration."""
+
+
+class NeedsKubernetesPackage(Exception):
+    """The context's user gets its credentials from code (an exec plugin or an auth-provider)."""
 
 
 class RestError(Exception):
@@ -63,13 +69,6 @@ class Settings:
 # ---------------------------------------------------------------------------- kubeconfig
 
 
-def _named(items, name, what, source):
-    for item in items or []:
-        if item.get("name") == name:
-            return item.get(what) or {}
-    raise ConfigError("%s has no %s named %r" % (source, what, name))
-
-
 def _data_file(data, suffix):
     """Write base64 data (a certificate or key from the kubeconfig) to a private temporary file."""
     handle, path = tempfile.mkstemp(prefix="px-airflow-", suffix=suffix)
@@ -104,18 +103,12 @@ def merged_kubeconfig(paths):
     return merged
 
 
-def needs_kubernetes_package(config, context):
-    """Whether the context's user gets its credentials from code (exec plugin, auth-provider)."""
-    try:
-        ctx = _named(config.get("contexts"), context or config.get("current-context"), "context", "the kubeconfig")
-        user = _named(config.get("users"), ctx.get("user"), "user", "the kubeconfig")
-    except ConfigError:
-        return False
-    return bool(user.get("exec") or user.get("auth-provider"))
-
-
 def settings_from_kubeconfig(config, context, source):
-    """Settings for ``context`` (or the current context) of a parsed kubeconfig."""
+    """Settings for ``context`` (or the current context) of a parsed kubeconfig.
+
+    Raises NeedsKubernetesPackage, before anything is written, when the user's credentials come
+    from code.
+    """
     name = context or config.get("current-context")
     if not name:
         raise ConfigError("%s sets no current-context; name a context" % source)
@@ -132,6 +125,8 @@ def settings_from_kubeconfig(config, context, source):
         )
     user_item = next((u for u in config.get("users") or [] if u.get("name") == ctx.get("user")), {})
     cluster, user = cluster_item.get("cluster") or {}, user_item.get("user") or {}
+    if user.get("exec") or user.get("auth-provider"):
+        raise NeedsKubernetesPackage(name)
     cluster_dir, user_dir = cluster_item.get("_base_dir"), user_item.get("_base_dir")
     if not cluster.get("server"):
         raise ConfigError("%s: cluster %r has no server" % (source, ctx.get("cluster")))
@@ -202,8 +197,6 @@ def settings_from_configuration(configuration):
 
 
 def _bypasses_proxy(host, no_proxy):
-    from urllib.parse import urlparse
-
     hostname = urlparse(host).hostname or ""
     for entry in (no_proxy or "").split(","):
         entry = entry.strip().lstrip(".")
@@ -252,9 +245,6 @@ class RestClient:
 
     def request(self, method, path, query=None, body=None, headers=None, timeout=None):
         """One request; ``body`` is sent as JSON unless it is bytes. Raises RestError on a status >= 400."""
-        import json
-        from urllib.parse import urlencode
-
         url = self.host + path
         if query:
             url += "?" + urlencode([(k, "true" if v is True else "false" if v is False else v) for k, v in query])

@@ -161,10 +161,10 @@ from ansible_collections.px.airflow.plugins.module_utils import dagsync
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
 from ansible_collections.px.airflow.plugins.module_utils.client import (
     STRATEGIC_MERGE_PATCH,
-    api_call,
     build_api_client,
     namespaced,
     read_object,
+    read_pod_log,
     request_json,
 )
 from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, InvalidInput, PxAirflowError
@@ -429,15 +429,7 @@ class DagSync:
             (pods or {}).get("items", []), key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True
         ):
             try:
-                response = api_call(
-                    self.client,
-                    "read the sync pod's log",
-                    self.client.request,
-                    "GET",
-                    self._path("pods", pod["metadata"]["name"]) + "/log",
-                    query=[("tailLines", 50)],
-                )
-                return pod, response.data.decode("utf-8", "replace")
+                return pod, read_pod_log(self.client, self.ns, pod["metadata"]["name"], 50)
             except ApiFailure:
                 continue
         return None, ""

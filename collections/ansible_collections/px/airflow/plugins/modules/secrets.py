@@ -233,9 +233,13 @@ class SecretRunner:
             "read Secret %s/%s" % (self.params["namespace"], name),
         )
 
-    def rendered_keys(self, live):
-        """The keys, with each kind=template key's text rendered from the Secrets it refers to."""
-        sources = {self.params["name"]: _decode(live) if live is not None else None}
+    def rendered_keys(self, existing):
+        """The keys, with each kind=template key's text rendered from the Secrets it refers to.
+
+        ``existing`` is this Secret's decoded data (None when it does not exist): a template may
+        refer to a key of its own Secret without a second read.
+        """
+        sources = {self.params["name"]: existing}
         missing = []
 
         def read_value(secret, key):
@@ -252,6 +256,7 @@ class SecretRunner:
         keys = []
         for key in self.params["keys"]:
             if key["kind"] == "template":
+                del missing[:]
                 value = render_template(key, read_value)
                 if value is None:
                     if not self.module.check_mode:
@@ -271,7 +276,7 @@ class SecretRunner:
         if self.params["state"] == "absent":
             return self._absent(live)
         existing = _decode(live) if live is not None else None
-        data, added, rotated, updated = plan(existing, self.rendered_keys(live), self.params["rotate"])
+        data, added, rotated, updated = plan(existing, self.rendered_keys(existing), self.params["rotate"])
         # Keep every generated value out of any output, whatever a later task prints.
         for key in added + rotated + updated:
             self.module.no_log_values.add(data[key])

@@ -140,7 +140,7 @@ def test_build_api_client_merges_a_kubeconfig_list_like_kubectl(tmp_path):
     assert k8s_client.build_api_client(params(context="two"), environ=environ).host == "https://one:1"
 
 
-class _Boom(k8s_client.ApiException):
+class _Boom(k8s_client.RestError):
     def __init__(self, status, body="", headers=None):
         super().__init__(status=status, reason=f"Reason{status}")
         self.body = body
