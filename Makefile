@@ -4,13 +4,15 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup test lint sanity units pytest deploy teardown bench clean
+.PHONY: help setup test lint sanity units pytest deploy teardown bench clean cluster cluster-down cluster-status
 
 help:
 	@echo "make setup     - install everything into .venv (and Debian packages when root)"
-	@echo "make test      - run every gate: ruff, ansible-lint, sanity, units, pytest"
+	@echo "make test      - run every gate: ruff, ansible-lint, sanity, units, cluster, pytest"
 	@echo "make deploy    - deploy the stack and demo-test it (site.yml; on kubesim when no cluster is configured)"
 	@echo "make lint|sanity|units|pytest - one gate"
+	@echo "make cluster   - build (first time) and start the local real Kubernetes (px-cluster up)"
+	@echo "make cluster-down [PURGE=1] - stop it (PURGE=1 also removes its data)"
 
 setup:
 	./tools/setup.sh
@@ -30,6 +32,15 @@ units:
 pytest:
 	$(VENV)/bin/python tools/gates.py --only pytest
 
+cluster: setup
+	$(VENV)/bin/px-cluster up --dir out/cluster
+
+cluster-down:
+	$(VENV)/bin/px-cluster down --dir out/cluster $(if $(PURGE),--purge,)
+
+cluster-status:
+	$(VENV)/bin/px-cluster status --dir out/cluster
+
 deploy: setup
 	./tools/deploy.sh $(ARGS)
 
@@ -37,4 +48,6 @@ bench: setup
 	$(VENV)/bin/python bench/run.py
 
 clean:
+	@# Stop the local cluster first: rm -rf would follow its volume mounts.
+	[ ! -x $(VENV)/bin/px-cluster ] || $(VENV)/bin/px-cluster down --dir out/cluster --purge
 	rm -rf out collections/ansible_collections/px/airflow/tests/output

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Runs px.airflow's test gates and prints one result line per gate with its wall time.
 
-Gates: ruff, ansible-lint (production profile), ansible-test sanity, ansible-test units, and
-pytest over the repo-level tests under tests/. Exits non-zero if any gate fails. The last line
-counts the test cases of the units and pytest gates: ``tests: N passed, N failed, N skipped``.
+Gates: ruff, ansible-lint (production profile), ansible-test sanity, ansible-test units, cluster
+(``px-cluster up``: builds the local real Kubernetes from upstream sources the first time, starts it,
+imports the local images), and pytest over the repo-level tests under tests/. Exits non-zero if
+any gate fails. The last line counts the test cases of the units and pytest gates:
+``tests: N passed, N failed, N skipped``.
 
     .venv/bin/python tools/gates.py [--only GATE ...] [--skip GATE ...] [-- PYTEST ARGS]
 """
@@ -70,6 +72,10 @@ def gate_units(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
     return [["ansible-test", "units", "--venv", "--python", py, "--color", "no"]], COLLECTION, junit
 
 
+def gate_cluster(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
+    return [["px-cluster", "up", "--dir", str(OUT / "cluster")]], ROOT, None
+
+
 def gate_pytest(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
     junit = OUT / "pytest-junit.xml"
     if junit.exists():
@@ -83,6 +89,7 @@ GATES = {
     "ansible-lint": gate_lint,
     "sanity": gate_sanity,
     "units": gate_units,
+    "cluster": gate_cluster,
     "pytest": gate_pytest,
 }
 

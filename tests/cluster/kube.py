@@ -1,0 +1,134 @@
+"""A small kubectl-based client for tests on the local real cluster (px-cluster)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+class KubectlError(RuntimeError):
+    pass
+
+
+@dataclass
+class Kube:
+    kubeconfig: Path
+    context: str = "px-local"
+
+    def run(self, *args: str, input: str | None = None, timeout: float = 60, check: bool = True) -> str:
+        cmd = [str(KUBECTL), "--kubeconfig", str(self.kubeconfig), "--context", self.context, *args]
+        proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise KubectlError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+        return proc.stdout if check else proc.stdout + proc.stderr
+
+    def json(self, *args: str, timeout: float = 60) -> dict[str, Any]:
+        return json.loads(self.run(*args, "-o", "json", timeout=timeout))
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        args = ["get", kind, name, "--ignore-not-found"] + (["-n", namespace] if namespace else [])
+        out = self.run(*args, "-o", "json")
+        return json.loads(out) if out.strip() else None
+
+    def apply(self, *objects: dict[str, Any], namespace: str | None = None) -> None:
+        docs = yaml.safe_dump_all(list(objects))
+        self.run("apply", "-f", "-", *(["-n", namespace] if namespace else []), input=docs)
+
+    def create(self, *objects: dict[str, Any], namespace: str | None = None, check: bool = True) -> str:
+        docs = yaml.safe_dump_all(list(objects))
+        return self.run("create", "-f", "-", *(["-n", namespace] if namespace else []), input=docs, check=check)
+
+    def delete(self, kind: str, name: str, namespace: str | None = None, wait: bool = True) -> None:
+        args = ["delete", kind, name, "--ignore-not-found", f"--wait={'true' if wait else 'false'}"]
+        self.run(*args, *(["-n", namespace] if namespace else []), timeout=180)
+
+    def wait_for(self, what: str, probe: Callable[[], Any], timeout: float = 120, interval: float = 1.0) -> Any:
+        """Polls probe until it returns something truthy; fails naming what was awaited."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                last = probe()
+            except (KubectlError, subprocess.TimeoutExpired) as exc:
+                last = exc
+            else:
+                if last:
+                    return last
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
+
+    def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> None:
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}}
+        self.create(ns)
+        # Pods can only be created once the namespace's default ServiceAccount exists.
+        self.wait_for(f"ServiceAccount default in {name}", lambda: self.get("serviceaccount", "default", name), 60)
+
+    def pod_phase(self, name: str, namespace: str) -> str | None:
+        pod = self.get("pod", name, namespace)
+        return pod["status"].get("phase") if pod else None
+
+    def wait_pod_done(self, name: str, namespace: str, timeout: float = 180) -> str:
+        """Waits for a pod to finish; returns its phase (Succeeded or Failed)."""
+        return self.wait_for(
+            f"pod {namespace}/{name} to finish",
+            lambda: p if (p := self.pod_phase(name, namespace)) in ("Succeeded", "Failed") else None,
+            timeout,
+        )
+
+    def logs(self, name: str, namespace: str, container: str | None = None) -> str:
+        return self.run("logs", name, "-n", namespace, *(["-c", container] if container else []))
+
+
+def pod(
+    name: str,
+    command: list[str],
+    image: str = "localhost/px-airflow/busybox:1.35",
+    volumes: dict[str, str] | None = None,
+    restart: str = "Never",
+    **spec: Any,
+) -> dict[str, Any]:
+    """A pod that satisfies the restricted Pod Security profile; volumes maps claim name to mount path."""
+    volumes = volumes or {}
+    container = {
+        "name": "main",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": f"v{i}", "mountPath": path} for i, path in enumerate(volumes.values())],
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": restart,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [container],
+            "volumes": [
+                {"name": f"v{i}", "persistentVolumeClaim": {"claimName": claim}} for i, claim in enumerate(volumes)
+            ],
+            **spec,
+        },
+    }

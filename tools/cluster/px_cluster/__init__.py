@@ -1,0 +1,1 @@
+"""px-cluster: a real single-node Kubernetes built here from upstream sources."""
