@@ -78,8 +78,10 @@ def main() -> int:
     say("the stack runs on the local cluster. Next:")
     say(f"  {kubectl} -n airflow get pods")
     say(f"  {kubectl} -n airflow port-forward svc/af-api-server 8080:8080   # then http://localhost:8080")
-    say(f"  .venv/bin/ansible-playbook playbooks/teardown.yml -e @inventory/px-cluster.yml "
-        f"-e px_kubeconfig={kubeconfig} -e px_context=px-local")
+    say(
+        f"  .venv/bin/ansible-playbook playbooks/teardown.yml -e @inventory/px-cluster.yml "
+        f"-e px_kubeconfig={kubeconfig} -e px_context=px-local"
+    )
     say("  make cluster-down            # stop the local cluster (PURGE=1 also removes its data)")
     return 0
 
