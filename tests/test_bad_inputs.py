@@ -132,19 +132,24 @@ CASES = [
     (
         "run url and service",
         "px.airflow.dag_run",
-        {"dag_id": "d", "password": "pw-123456", "api_url": "http://x", "service": {"namespace": "a", "name": "b"}},
+        {
+            "dag_id": "d",
+            "airflow_password": "pw-123456",
+            "api_url": "http://x",
+            "service": {"namespace": "a", "name": "b"},
+        },
         "mutually exclusive",
     ),
     (
         "run url without scheme",
         "px.airflow.dag_run",
-        {"dag_id": "d", "password": "pw-123456", "api_url": "localhost:8080"},
+        {"dag_id": "d", "airflow_password": "pw-123456", "api_url": "localhost:8080"},
         "api_url must start with http:// or https://",
     ),
     (
         "run zero timeout",
         "px.airflow.dag_run",
-        {"dag_id": "d", "password": "pw-123456", "api_url": "http://127.0.0.1:9", "timeout": 0},
+        {"dag_id": "d", "airflow_password": "pw-123456", "api_url": "http://127.0.0.1:9", "timeout": 0},
         "timeout must be at least 1 second",
     ),
     (

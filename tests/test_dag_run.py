@@ -43,7 +43,12 @@ def run(playbook, *args, **options):
 
 def test_a_successful_run_reports_each_task(airflow, playbook):
     result, outcome = run(
-        playbook, dag_id="px-test-ok", api_url=airflow.url, password=airflow.admin_password, unpause=True, timeout=300
+        playbook,
+        dag_id="px-test-ok",
+        api_url=airflow.url,
+        airflow_password=airflow.admin_password,
+        unpause=True,
+        timeout=300,
     )
     assert not outcome.get("failed"), outcome.get("msg")
     assert outcome["changed"] and outcome["state"] == "success"
@@ -53,7 +58,7 @@ def test_a_successful_run_reports_each_task(airflow, playbook):
 
 
 def test_a_given_run_id_that_succeeded_is_not_run_again(airflow, playbook):
-    options = dict(dag_id="px-test-ok", api_url=airflow.url, password=airflow.admin_password, unpause=True)
+    options = dict(dag_id="px-test-ok", api_url=airflow.url, airflow_password=airflow.admin_password, unpause=True)
     _result, first = run(playbook, run_id="px-fixed-run-1", **options)
     assert first["state"] == "success" and first["changed"]
     _result, second = run(playbook, run_id="px-fixed-run-1", **options)
@@ -66,7 +71,7 @@ def test_check_mode_triggers_nothing(airflow, playbook):
         "--check",
         dag_id="px-test-ok",
         api_url=airflow.url,
-        password=airflow.admin_password,
+        airflow_password=airflow.admin_password,
         run_id="px-check-only",
         unpause=True,
     )
@@ -76,7 +81,7 @@ def test_check_mode_triggers_nothing(airflow, playbook):
         "--check",
         dag_id="px-test-ok",
         api_url=airflow.url,
-        password=airflow.admin_password,
+        airflow_password=airflow.admin_password,
         run_id="px-check-only",
         unpause=True,
     )
@@ -85,7 +90,12 @@ def test_check_mode_triggers_nothing(airflow, playbook):
 
 def test_a_failing_dag_fails_with_the_task_log_tail(airflow, playbook):
     _result, outcome = run(
-        playbook, dag_id="px-test-fail", api_url=airflow.url, password=airflow.admin_password, unpause=True, timeout=300
+        playbook,
+        dag_id="px-test-fail",
+        api_url=airflow.url,
+        airflow_password=airflow.admin_password,
+        unpause=True,
+        timeout=300,
     )
     assert outcome["failed"]
     assert "DAG run px-test-fail/" in outcome["msg"] and "failed: boom=failed" in outcome["msg"]
@@ -98,7 +108,7 @@ def test_a_run_that_does_not_finish_in_time_says_so(airflow, playbook):
         playbook,
         dag_id="px-test-slow",
         api_url=airflow.url,
-        password=airflow.admin_password,
+        airflow_password=airflow.admin_password,
         unpause=True,
         timeout=5,
         poll_interval=1,
@@ -107,23 +117,25 @@ def test_a_run_that_does_not_finish_in_time_says_so(airflow, playbook):
 
 
 def test_bad_credentials_are_reported_clearly(airflow, playbook):
-    result, outcome = run(playbook, dag_id="px-test-ok", api_url=airflow.url, password="wrong-password-123")
+    result, outcome = run(playbook, dag_id="px-test-ok", api_url=airflow.url, airflow_password="wrong-password-123")
     assert outcome["failed"] and "rejected the username 'admin' and password (401)" in outcome["msg"]
     assert "wrong-password-123" not in result.stdout
 
 
 def test_a_paused_dag_without_unpause_is_refused(airflow, playbook):
-    _result, outcome = run(playbook, dag_id="px-test-paused", api_url=airflow.url, password=airflow.admin_password)
+    _result, outcome = run(
+        playbook, dag_id="px-test-paused", api_url=airflow.url, airflow_password=airflow.admin_password
+    )
     assert outcome["failed"] and "DAG px-test-paused is paused" in outcome["msg"] and "unpause=true" in outcome["msg"]
 
 
 def test_an_unknown_dag_names_itself(airflow, playbook):
     _result, outcome = run(
-        playbook, dag_id="no-such-dag", api_url=airflow.url, password=airflow.admin_password, dag_wait_timeout=2
+        playbook, dag_id="no-such-dag", api_url=airflow.url, airflow_password=airflow.admin_password, dag_wait_timeout=2
     )
     assert outcome["failed"] and "DAG no-such-dag is not known to Airflow after 2 s" in outcome["msg"]
 
 
 def test_unreachable_api_names_the_url(playbook):
-    _result, outcome = run(playbook, dag_id="x", api_url="http://127.0.0.1:9", password="not-the-password")
+    _result, outcome = run(playbook, dag_id="x", api_url="http://127.0.0.1:9", airflow_password="not-the-password")
     assert outcome["failed"] and "Cannot reach Airflow's API at http://127.0.0.1:9" in outcome["msg"]

@@ -109,7 +109,7 @@ def dag_run(stack, tmp_path, **options):
         "service": {"namespace": NS, "name": "af-api-server", "port": "8080"},
         "kubeconfig": str(stack.kubeconfig),
         "context": "kubesim",
-        "password": stack.airflow.admin_password,
+        "airflow_password": stack.airflow.admin_password,
         "unpause": True,
         "timeout": 300,
         **options,
@@ -144,7 +144,7 @@ def test_a_reader_that_finds_the_wrong_token_fails_the_run_and_leaks_nothing(sta
 
 
 def test_dag_run_through_the_proxy_reports_bad_credentials_and_timeouts(stack, tmp_path):
-    _result, outcome = dag_run(stack, tmp_path, password="definitely-wrong-pw")
+    _result, outcome = dag_run(stack, tmp_path, airflow_password="definitely-wrong-pw")
     assert outcome["failed"] and "rejected the username 'admin' and password (401)" in outcome["msg"]
     assert "through the Kubernetes API" in outcome["msg"]
     _result, outcome = dag_run(stack, tmp_path, timeout=1, poll_interval=1)

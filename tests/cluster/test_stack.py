@@ -62,7 +62,7 @@ def _dag_run(kube: Kube, cluster_dir: Path, tmp_path: Path, conf: dict | None = 
         "service": {"namespace": NS, "name": "af-api-server", "port": "8080"},
         "kubeconfig": str(cluster_dir / "kubeconfig"),
         "context": "px-local",
-        "password": _admin_password(kube),
+        "airflow_password": _admin_password(kube),
         "unpause": True,
         "timeout": 600,
         "conf": demo_conf,
@@ -91,7 +91,7 @@ def test_a_reader_that_finds_the_wrong_token_fails_the_run_and_leaks_nothing(sta
 
 
 def test_bad_credentials_are_refused_by_name(stack, cluster_dir, tmp_path):
-    outcome = _dag_run(stack, cluster_dir, tmp_path, password="definitely-wrong-pw")
+    outcome = _dag_run(stack, cluster_dir, tmp_path, airflow_password="definitely-wrong-pw")
     assert outcome["failed"]
     assert "rejected the username 'admin' and password (401)" in outcome["msg"]
 

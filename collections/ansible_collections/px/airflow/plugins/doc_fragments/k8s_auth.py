@@ -10,7 +10,8 @@ class ModuleDocFragment:
 options:
   kubeconfig:
     description:
-      - Path to a kubeconfig file, or the kubeconfig's content as a dictionary.
+      - Path to a kubeconfig file, several paths separated as in E(KUBECONFIG) (C(:) on POSIX; merged
+        as C(kubectl) merges them, missing ones skipped), or the kubeconfig's content as a dictionary.
       - When neither this nor O(context) nor O(host) is given, in-cluster configuration is tried
         first, then the files named by E(KUBECONFIG) (several, separated by C(:), are merged as
         C(kubectl) merges them), then C(~/.kube/config).
@@ -76,6 +77,26 @@ options:
       - Comma-separated hosts, domains, IP addresses or CIDRs to reach without O(proxy).
       - Can also be set with the E(K8S_AUTH_NO_PROXY) environment variable.
     type: str
+  proxy_headers:
+    description:
+      - Headers sent to O(proxy), as kubernetes.core sends them.
+    type: dict
+    suboptions:
+      proxy_basic_auth:
+        description:
+          - C(user:password) for the proxy's C(Proxy-Authorization) header.
+          - Can also be set with the E(K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH) environment variable.
+        type: str
+      basic_auth:
+        description:
+          - C(user:password) for a basic C(Authorization) header to the proxy.
+          - Can also be set with the E(K8S_AUTH_PROXY_HEADERS_BASIC_AUTH) environment variable.
+        type: str
+      user_agent:
+        description:
+          - C(User-Agent) sent to the proxy.
+          - Can also be set with the E(K8S_AUTH_PROXY_HEADERS_USER_AGENT) environment variable.
+        type: str
   persist_config:
     description:
       - Whether to save refreshed tokens back into the kubeconfig file.

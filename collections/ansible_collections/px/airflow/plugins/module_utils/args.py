@@ -24,6 +24,14 @@ AUTH_ARG_SPEC = {
     "client_key": {"type": "path", "aliases": ["key_file"]},
     "proxy": {"type": "str"},
     "no_proxy": {"type": "str"},
+    "proxy_headers": {
+        "type": "dict",
+        "options": {
+            "proxy_basic_auth": {"type": "str", "no_log": True},
+            "basic_auth": {"type": "str", "no_log": True},
+            "user_agent": {"type": "str"},
+        },
+    },
     "persist_config": {"type": "bool"},
     "impersonate_user": {"type": "str"},
     "impersonate_groups": {"type": "list", "elements": "str"},
@@ -43,9 +51,18 @@ AUTH_ENV = {
     "client_key": ("K8S_AUTH_CLIENT_KEY", "K8S_AUTH_KEY_FILE"),
     "proxy": ("K8S_AUTH_PROXY",),
     "no_proxy": ("K8S_AUTH_NO_PROXY",),
+    "proxy_headers": (),
     "persist_config": ("K8S_AUTH_PERSIST_CONFIG",),
     "impersonate_user": ("K8S_AUTH_IMPERSONATE_USER",),
     "impersonate_groups": ("K8S_AUTH_IMPERSONATE_GROUPS",),
+}
+
+
+# proxy_headers' suboptions, from the environment as kubernetes.core reads them.
+PROXY_HEADERS_ENV = {
+    "proxy_basic_auth": "K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH",
+    "basic_auth": "K8S_AUTH_PROXY_HEADERS_BASIC_AUTH",
+    "user_agent": "K8S_AUTH_PROXY_HEADERS_USER_AGENT",
 }
 
 

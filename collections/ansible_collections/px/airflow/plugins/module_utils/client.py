@@ -20,7 +20,7 @@ import os
 import random
 import time
 
-from ansible_collections.px.airflow.plugins.module_utils.args import AUTH_ARG_SPEC, AUTH_ENV
+from ansible_collections.px.airflow.plugins.module_utils.args import AUTH_ARG_SPEC, AUTH_ENV, PROXY_HEADERS_ENV
 from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, ConnectionError_
 from ansible_collections.px.airflow.plugins.module_utils.rest import (
     ConfigError,
@@ -61,6 +61,7 @@ def resolve_auth(params, environ=None):
     """Merge explicit options with the K8S_AUTH_* environment variables; explicit wins."""
     environ = os.environ if environ is None else environ
     auth = {}
+    # Only the documented connection options: a module's own options never become credentials.
     for name, spec in AUTH_ARG_SPEC.items():
         value = params.get(name)
         if value is None:
@@ -75,6 +76,10 @@ def resolve_auth(params, environ=None):
                     value = [item for item in value.split(",") if item]
         if value is not None:
             auth[name] = value
+    if not auth.get("proxy_headers"):
+        headers = {key: environ[var] for key, var in PROXY_HEADERS_ENV.items() if environ.get(var)}
+        if headers:
+            auth["proxy_headers"] = headers
     return auth
 
 
@@ -105,11 +110,14 @@ def _has_credentials(auth):
 
 
 def _kubeconfig_paths(auth, environ):
+    """The kubeconfig files to merge: the option or KUBECONFIG, each a path or a list of paths
+    separated as in KUBECONFIG (":" on POSIX); missing files in a list are skipped, as kubectl does."""
     if auth.get("kubeconfig"):
-        path = os.path.expanduser(auth["kubeconfig"])
-        if not os.path.exists(path):
-            raise ConfigError("kubeconfig %s does not exist" % path)
-        return [path]
+        listed = [os.path.expanduser(p) for p in auth["kubeconfig"].split(os.pathsep) if p]
+        paths = [p for p in listed if os.path.exists(p)]
+        if not paths:
+            raise ConfigError("kubeconfig %s does not exist" % os.pathsep.join(listed))
+        return paths
     listed = [os.path.expanduser(p) for p in (environ.get("KUBECONFIG") or "").split(os.pathsep) if p]
     paths = [p for p in listed or [os.path.expanduser("~/.kube/config")] if os.path.exists(p)]
     if not paths:
@@ -180,6 +188,11 @@ def _settings(auth, environ):
     ):
         if auth.get(option) is not None:
             setattr(settings, attribute, auth[option])
+    headers = {k: v for k, v in (auth.get("proxy_headers") or {}).items() if v}
+    if headers:
+        import urllib3
+
+        settings.proxy_headers = urllib3.util.make_headers(**headers)
     return settings
 
 

@@ -64,6 +64,7 @@ class Settings:
         self.server_name = None
         self.proxy = None
         self.no_proxy = None
+        self.proxy_headers = None
 
 
 # ---------------------------------------------------------------------------- kubeconfig
@@ -235,7 +236,7 @@ class RestClient:
             if settings.cert_file:
                 pool.update(cert_file=settings.cert_file, key_file=settings.key_file)
         if settings.proxy and not _bypasses_proxy(self.host, settings.no_proxy):
-            self.pool = urllib3.ProxyManager(settings.proxy, **pool)
+            self.pool = urllib3.ProxyManager(settings.proxy, proxy_headers=settings.proxy_headers, **pool)
         else:
             self.pool = urllib3.PoolManager(**pool)
 

@@ -16,7 +16,7 @@ description:
     (O(service), using the Kubernetes connection options), which needs no port-forward or
     ingress. The kube-apiserver does not pass the caller's C(Authorization) header through the
     proxy, so there the Airflow token travels as the C(_token) cookie, which Airflow 3 also reads.
-  - Authenticates with a username and password (a token from C(/auth/token)).
+  - Authenticates to Airflow with O(airflow_username) and O(airflow_password) (a token from C(/auth/token)).
 author:
   - px.airflow contributors (@px-airflow)
 extends_documentation_fragment:
@@ -91,12 +91,17 @@ options:
         description: Port (number or name) of the Service.
         type: str
         default: "8080"
-  username:
-    description: Airflow user.
+  airflow_username:
+    description:
+      - Airflow user that logs in to Airflow's API (C(POST /auth/token)).
+      - Named apart from the Kubernetes connection options O(username) and O(password), which
+        authenticate to the Kubernetes API; Airflow's credentials go only to Airflow.
     type: str
     default: admin
-  password:
-    description: Airflow password.
+  airflow_password:
+    description:
+      - Password of O(airflow_username). It travels only in the body of C(POST /auth/token) to
+        Airflow (directly, or through the service proxy), never in a header to the Kubernetes API.
     type: str
     required: true
   api_validate_certs:
@@ -115,8 +120,8 @@ EXAMPLES = r"""
   px.airflow.dag_run:
     dag_id: portworx-demo
     service: {namespace: airflow, name: af-api-server, port: "8080"}
-    username: admin
-    password: "{{ admin_password }}"
+    airflow_username: admin
+    airflow_password: "{{ admin_password }}"
     unpause: true
     timeout: 600
   register: __demo
@@ -182,8 +187,8 @@ ARGUMENT_SPEC = {
             "port": {"type": "str", "default": "8080"},
         },
     },
-    "username": {"type": "str", "default": "admin"},
-    "password": {"type": "str", "required": True, "no_log": True},
+    "airflow_username": {"type": "str", "default": "admin"},
+    "airflow_password": {"type": "str", "required": True, "no_log": True},
     "api_validate_certs": {"type": "bool", "default": True},
 }
 FINISHED = ("success", "failed")
@@ -397,7 +402,7 @@ def _seconds_between(start, end):
 def _body(module):
     _validate(module.params)
     airflow = AirflowClient(_transport(module))
-    token = airflow.login(module.params["username"], module.params["password"])
+    token = airflow.login(module.params["airflow_username"], module.params["airflow_password"])
     module.no_log_values.add(token)
     return DagRunner(module, airflow).run()
 

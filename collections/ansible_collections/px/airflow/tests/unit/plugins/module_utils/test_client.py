@@ -140,6 +140,48 @@ def test_build_api_client_merges_a_kubeconfig_list_like_kubectl(tmp_path):
     assert k8s_client.build_api_client(params(context="two"), environ=environ).host == "https://one:1"
 
 
+def test_the_kubeconfig_option_takes_a_list_like_kubeconfig(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    one = _kubeconfig(first, server="https://one:1", context="one")
+    two = _kubeconfig(second, server="https://two:2", context="two")
+    listed = f"{one}:{tmp_path / 'missing'}:{two}"
+    from_option = k8s_client.build_api_client(params(kubeconfig=listed, context="two"), environ={})
+    from_environ = k8s_client.build_api_client(params(context="two"), environ={"KUBECONFIG": listed})
+    assert from_option.host == from_environ.host == "https://one:1"
+    assert from_option.px_target == f"kubeconfig {listed}, context two"
+    with pytest.raises(ConnectionError_) as err:
+        k8s_client.build_api_client(params(kubeconfig=f"{tmp_path}/x:{tmp_path}/y"), environ={})
+    assert f"kubeconfig {tmp_path}/x:{tmp_path}/y does not exist" in err.value.msg
+
+
+def test_proxy_headers_reach_the_proxy_only(tmp_path):
+    given = params(
+        kubeconfig=_kubeconfig(tmp_path),
+        context="sim",
+        proxy="http://proxy.invalid:3128",
+        proxy_headers={"proxy_basic_auth": "pu:pp", "user_agent": "me/1.0", "basic_auth": None},
+    )
+    client = k8s_client.build_api_client(given, environ={})
+    assert client.pool.proxy_headers["proxy-authorization"].startswith("Basic ")
+    assert client.pool.proxy_headers["user-agent"] == "me/1.0"
+    assert client.headers["Authorization"] == "Bearer t0ken"  # the API server still sees its own token
+    environ = {"K8S_AUTH_PROXY_HEADERS_USER_AGENT": "env/2.0"}
+    assert k8s_client.resolve_auth(params(), environ)["proxy_headers"] == {"user_agent": "env/2.0"}
+
+
+def test_a_modules_own_options_never_become_credentials(tmp_path):
+    """dag_run's Airflow login once shared the names username/password with the connection options."""
+    given = params(kubeconfig=_kubeconfig(tmp_path), context="sim")
+    given.update(airflow_username="admin", airflow_password="airflow-secret", dag_id="d")
+    auth = k8s_client.resolve_auth(given, environ={})
+    assert set(auth) <= set(AUTH_ARG_SPEC)
+    client = k8s_client.build_api_client(given, environ={})
+    assert "airflow-secret" not in json.dumps(dict(client.headers))
+    assert client.headers["Authorization"] == "Bearer t0ken"
+
+
 class _Boom(k8s_client.RestError):
     def __init__(self, status, body="", headers=None):
         super().__init__(status=status, reason=f"Reason{status}")
