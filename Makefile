@@ -41,7 +41,8 @@ cluster-down:
 cluster-status:
 	$(VENV)/bin/px-cluster status --dir out/cluster
 
-deploy: setup
+deploy:
+	@started=$$(date +%s); ./tools/setup.sh; echo "main-job: set-up $$(( $$(date +%s) - started )) s"
 	./tools/deploy.sh $(ARGS)
 
 bench: setup

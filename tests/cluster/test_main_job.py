@@ -141,3 +141,43 @@ def test_a_second_deploy_and_check_mode_write_nothing(deployed, cluster_dir: Pat
     reads = [e for e in _audit(cluster_dir, since) if e.get("userAgent") == "px.airflow"]
     assert reads  # the playbook's own requests are in the window, and none of them wrote
     assert _admin_writes(cluster_dir, since) == []
+
+
+def test_the_printed_port_forward_command_opens_airflow(deployed, kube: Kube, cluster_dir: Path):
+    """The next step the main job prints works: port-forward, then log in with the admin password."""
+    import base64
+    import re
+    import shlex
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    assert deployed["proc"].returncode == 0
+    line = next(ln for ln in deployed["proc"].stdout.splitlines() if "port-forward svc/af-api-server" in ln)
+    command = shlex.split(line.split("main-job:", 1)[1].split("#")[0])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [re.sub(r"^8080:8080$", f"{port}:8080", part) for part in command]
+    assert command[0] == ".venv/bin/kubectl" and f"{port}:8080" in command
+    forward = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        secret = kube.json("get", "secret", "af-airflow-secrets", "-n", NS)
+        password = base64.b64decode(secret["data"]["admin-password"]).decode()
+        body = json.dumps({"username": "admin", "password": password}).encode()
+        deadline, answer = time.monotonic() + 60, None
+        while time.monotonic() < deadline and answer is None:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/auth/token", data=body, headers={"Content-Type": "application/json"}
+                )
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    answer = (response.status, json.loads(response.read()))
+            except OSError:
+                time.sleep(1)
+        assert answer is not None, "the port-forward never answered"
+        assert answer[0] == 201 and answer[1]["access_token"]
+    finally:
+        forward.send_signal(signal.SIGTERM)
+        forward.wait(timeout=10)

@@ -90,10 +90,27 @@ def test_a_reader_that_finds_the_wrong_token_fails_the_run_and_leaks_nothing(sta
     stack.wait_for("the demo's claims to be gone", lambda: _demo_claims(stack) == [], 120)
 
 
-def test_bad_credentials_are_refused_by_name(stack, cluster_dir, tmp_path):
+def test_bad_credentials_and_timeouts_are_reported_by_name(stack, cluster_dir, tmp_path):
     outcome = _dag_run(stack, cluster_dir, tmp_path, airflow_password="definitely-wrong-pw")
     assert outcome["failed"]
     assert "rejected the username 'admin' and password (401)" in outcome["msg"]
+    assert "through the Kubernetes API" in outcome["msg"]
+    outcome = _dag_run(stack, cluster_dir, tmp_path, timeout=1, poll_interval=1)
+    assert outcome["failed"] and "did not finish within 1 s" in outcome["msg"]
+    # The run it stopped waiting for goes on; let it end before the next test counts pods.
+    stack.wait_for(
+        "the abandoned run's pods to finish",
+        lambda: (
+            not [
+                p
+                for p in stack.json("get", "pods", "-n", NS, "-l", "dag_id=portworx-demo")["items"]
+                if p["status"].get("phase") in ("Pending", "Running")
+            ]
+            and _demo_claims(stack) == []
+        ),
+        300,
+        interval=3,
+    )
 
 
 def test_a_run_survives_its_scheduler_being_killed(stack, cluster_dir, tmp_path):
@@ -105,7 +122,11 @@ def test_a_run_survives_its_scheduler_being_killed(stack, cluster_dir, tmp_path)
     # Once the executor has launched a task pod, the scheduler dies without a chance to clean up.
     stack.wait_for(
         "a worker pod of portworx-demo",
-        lambda: stack.json("get", "pods", "-n", NS, "-l", "dag_id=portworx-demo")["items"],
+        lambda: [
+            p
+            for p in stack.json("get", "pods", "-n", NS, "-l", "dag_id=portworx-demo")["items"]
+            if p["status"].get("phase") in ("Pending", "Running")
+        ],
         300,
     )
     name = before[0]["metadata"]["name"]
@@ -116,6 +137,44 @@ def test_a_run_survives_its_scheduler_being_killed(stack, cluster_dir, tmp_path)
     assert result["state"] == "success"
     after = stack.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=scheduler")["items"]
     assert [p["metadata"]["name"] for p in after] != [name]
+
+
+def _dag_runs_in_the_database(kube: Kube) -> int:
+    out = kube.run(
+        "exec", "af-postgresql-0", "-n", NS, "--", "sh", "-c",
+        'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc '
+        "\"select count(*) from dag_run where dag_id = 'portworx-demo'\"",
+    )  # fmt: skip
+    return int(out.strip())
+
+
+def test_an_image_upgrade_snapshots_the_database_first_and_keeps_runs_and_users(stack, cluster_dir, tmp_path):
+    runs = _dag_runs_in_the_database(stack)
+    assert runs >= 1
+    # A second local Airflow tag: what a user's upgrade to a new image looks like here.
+    sock = cluster_dir / "run" / "containerd.sock"
+    new = "localhost/px-airflow/apache/airflow:3.3.2-px1"
+    subprocess.run(
+        ["ctr", "--address", str(sock), "-n", "k8s.io", "images", "tag", "--force",
+         "localhost/px-airflow/apache/airflow:3.3.2", new],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    upgrade = _site(cluster_dir, "--skip-tags", "demo", "-e", "airflow_image_tag=3.3.2-px1")
+    assert upgrade.returncode == 0, upgrade.stdout[-4000:]
+    snapshots = stack.json("get", "volumesnapshots", "-n", NS)["items"]
+    before = [s for s in snapshots if s["metadata"]["name"].startswith("af-db-before-")]
+    assert len(before) == 1, [s["metadata"]["name"] for s in snapshots]
+    assert before[0]["spec"]["source"]["persistentVolumeClaimName"] == "data-af-postgresql-0"
+    assert before[0]["status"]["readyToUse"] is True
+    for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
+        pods = stack.json("get", "pods", "-n", NS, "-l", f"app.kubernetes.io/component={component}")["items"]
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        assert [p["spec"]["containers"][0]["image"] for p in live] == [new], component
+    assert _dag_runs_in_the_database(stack) == runs
+    # The admin user survived: the demo logs in with the same password and runs on the new image.
+    outcome = _dag_run(stack, cluster_dir, tmp_path)
+    assert not outcome.get("failed"), outcome.get("msg")
+    assert _dag_runs_in_the_database(stack) == runs + 1
 
 
 def test_teardown_keeps_the_data_then_site_finds_it(stack, cluster_dir):
