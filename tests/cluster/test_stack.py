@@ -139,6 +139,27 @@ def test_a_run_survives_its_scheduler_being_killed(stack, cluster_dir, tmp_path)
     assert [p["metadata"]["name"] for p in after] != [name]
 
 
+def test_touching_the_secrets_metadata_rolls_no_pod(stack, cluster_dir):
+    deployments = {
+        d["metadata"]["name"]: d["metadata"]["generation"] for d in stack.json("get", "deployments", "-n", NS)["items"]
+    }
+    assert len(deployments) == 4
+    for secret in stack.json("get", "secrets", "-n", NS)["items"]:
+        name = f"secret/{secret['metadata']['name']}"
+        stack.run("label", name, "-n", NS, "backup.example/touched=yes", "--overwrite")
+        stack.run("annotate", name, "-n", NS, "policy.example/checked=2026-12-03", "--overwrite")
+    # What a kubectl apply of the same object adds: its last-applied annotation.
+    live = stack.json("get", "secret", "af-airflow-secrets", "-n", NS)
+    stack.run("apply", "-f", "-", input=json.dumps(live))
+    rerun = _site(cluster_dir, "--skip-tags", "demo")
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    assert "changed=0" in rerun.stdout.split("PLAY RECAP")[-1]
+    after = {
+        d["metadata"]["name"]: d["metadata"]["generation"] for d in stack.json("get", "deployments", "-n", NS)["items"]
+    }
+    assert after == deployments
+
+
 def _dag_runs_in_the_database(kube: Kube) -> int:
     out = kube.run(
         "exec", "af-postgresql-0", "-n", NS, "--", "sh", "-c",

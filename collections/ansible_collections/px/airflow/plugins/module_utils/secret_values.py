@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import os
 import secrets
 import string
@@ -18,6 +20,18 @@ KINDS = ("fernet", "token", "password", "db_password", "value", "template")
 ENCODINGS = ("none", "url")
 ROTATABLE = ("fernet", "token")
 MIN_LENGTH = {"token": 16, "password": 12, "db_password": 12}
+
+
+DIGEST_ITERATIONS = 100000
+
+
+def data_digest(name, data):
+    """A digest of a Secret's data that changes exactly when the data does, for pod-template
+    checksums: metadata (labels, annotations, resourceVersion) never moves it. A slow, salted key
+    derivation (PBKDF2), so the digest shown in a pod template does not make a weak value guessable."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    salt = ("px.airflow/secret/%s" % name).encode("utf-8")
+    return hashlib.pbkdf2_hmac("sha256", canonical, salt, DIGEST_ITERATIONS).hex()
 
 
 def fernet_key():

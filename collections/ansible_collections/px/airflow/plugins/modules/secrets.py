@@ -156,11 +156,19 @@ updated:
 resource_version:
   description:
     - The Secret's C(resourceVersion) after the run (empty in check mode when the Secret would be
-      created or changed). It changes whenever the Secret does, so a checksum of it in a pod
-      template rolls the pods when a secret changes.
+      created or changed). It also changes when only the Secret's metadata does.
   returned: always
   type: str
   sample: "4711"
+data_digest:
+  description:
+    - A digest of the Secret's data after the run (also in check mode), which changes exactly when
+      the data does and never with labels or annotations. Put it in a pod template's annotation to
+      roll the pods when what they read changes. A salted PBKDF2 digest, so it reveals no value.
+    - Empty with O(state=absent).
+  returned: always
+  type: str
+  sample: 5b0f4c1e0d9a8f7e6d5c4b3a29181716f5e4d3c2b1a09f8e7d6c5b4a39281706
 """
 
 import base64
@@ -178,6 +186,7 @@ from ansible_collections.px.airflow.plugins.module_utils.errors import PxAirflow
 from ansible_collections.px.airflow.plugins.module_utils.module import run_module
 from ansible_collections.px.airflow.plugins.module_utils.secret_values import (
     KINDS,
+    data_digest,
     plan,
     render_template,
     validate_keys,
@@ -292,6 +301,7 @@ class SecretRunner:
         result = {
             "changed": changed,
             "resource_version": ((written or {}).get("metadata") or {}).get("resourceVersion", ""),
+            "data_digest": data_digest(self.params["name"], data),
             "keys": sorted(data),
             "added": added,
             "rotated": rotated,
@@ -335,6 +345,7 @@ class SecretRunner:
             "rotated": [],
             "updated": [],
             "resource_version": "",
+            "data_digest": "",
         }
 
 

@@ -140,3 +140,12 @@ def test_refs_belong_to_templates_only():
     key = {"name": "token", "kind": "token", "length": 32, "value": None, "refs": {"x": {"secret": "a", "key": "b"}}}
     with pytest.raises(InvalidInput, match="refs are only for kind=template"):
         sv.validate_keys([key], [])
+
+
+def test_the_data_digest_follows_the_data_only():
+    data = {"fernet-key": "k1", "admin-password": "pw"}
+    digest = sv.data_digest("af-airflow-secrets", data)
+    assert digest == sv.data_digest("af-airflow-secrets", dict(reversed(list(data.items()))))
+    assert digest != sv.data_digest("af-airflow-secrets", {**data, "admin-password": "pw2"})
+    assert digest != sv.data_digest("other-secret", data)  # salted by the Secret's name
+    assert "pw" not in digest and len(digest) == 64
