@@ -94,6 +94,37 @@ class Kube:
         return self.run("logs", name, "-n", namespace, *(["-c", container] if container else []))
 
 
+def claim(name: str, sc: str, size: str = "1Gi", modes: tuple[str, ...] = ("ReadWriteOnce",), **extra: Any) -> dict:
+    """A PersistentVolumeClaim of class sc."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": {
+            "storageClassName": sc,
+            "accessModes": list(modes),
+            "resources": {"requests": {"storage": size}},
+            **extra,
+        },
+    }
+
+
+def site_playbook(cluster_dir: Path, *args: str, name: str = "site.yml") -> subprocess.CompletedProcess:
+    """playbooks/NAME against the local cluster, with its settings (inventory/px-cluster.yml)."""
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "ansible-playbook"),
+        str(ROOT / "playbooks" / name),
+        "-e",
+        f"@{ROOT / 'inventory' / 'px-cluster.yml'}",
+        "-e",
+        f"px_kubeconfig={cluster_dir / 'kubeconfig'}",
+        "-e",
+        "px_context=px-local",
+        *args,
+    ]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
+
+
 def pod(
     name: str,
     command: list[str],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .kube import Kube, pod, unique
+from .kube import Kube, claim, pod, unique
 
 REG = "localhost/px-airflow"
 PX_CLASS = "px-images-test"
@@ -87,17 +87,7 @@ def test_postgres_initialises_once_keeps_its_data_and_checks_passwords(kube: Kub
             "reclaimPolicy": "Delete",
         }
     )
-    claim = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "db"},
-        "spec": {
-            "accessModes": ["ReadWriteOnce"],
-            "storageClassName": PX_CLASS,
-            "resources": {"requests": {"storage": "1Gi"}},
-        },
-    }
-    kube.apply(claim, _postgres_pod("db", "db"), namespace=restricted)
+    kube.apply(claim("db", PX_CLASS), _postgres_pod("db", "db"), namespace=restricted)
     kube.run("wait", "--for=condition=Ready", "pod/db", "-n", restricted, "--timeout=180s", timeout=200)
     first = kube.logs("db", restricted)
     assert "PostgreSQL init process complete" in first

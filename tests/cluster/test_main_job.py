@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .kube import ROOT, Kube
+from .kube import ROOT, Kube, site_playbook
 
 pytestmark = pytest.mark.slow
 NS = "airflow"
@@ -49,21 +49,6 @@ def deployed(kube: Kube, cluster_dir: Path, tmp_path_factory) -> dict:
         [str(ROOT / "tools" / "deploy.sh")], cwd=ROOT, env=_env(home), capture_output=True, text=True, timeout=2400
     )
     return {"proc": proc, "since": since, "report": report, "home": home}
-
-
-def _playbook(cluster_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [
-        str(ROOT / ".venv" / "bin" / "ansible-playbook"),
-        str(ROOT / "playbooks" / "site.yml"),
-        "-e",
-        f"@{ROOT / 'inventory' / 'px-cluster.yml'}",
-        "-e",
-        f"px_kubeconfig={cluster_dir / 'kubeconfig'}",
-        "-e",
-        "px_context=px-local",
-        *args,
-    ]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
 
 
 def test_deploy_with_nothing_configured_runs_on_the_local_real_cluster(deployed):
@@ -132,10 +117,10 @@ def _admin_writes(cluster_dir: Path, since: int) -> list[str]:
 def test_a_second_deploy_and_check_mode_write_nothing(deployed, cluster_dir: Path):
     assert deployed["proc"].returncode == 0
     since = _audit_lines(cluster_dir)
-    again = _playbook(cluster_dir, "--skip-tags", "demo")
+    again = site_playbook(cluster_dir, "--skip-tags", "demo")
     assert again.returncode == 0, again.stdout[-3000:]
     assert "changed=0" in again.stdout.split("PLAY RECAP")[-1]
-    check = _playbook(cluster_dir, "--skip-tags", "demo", "--check", "--diff")
+    check = site_playbook(cluster_dir, "--skip-tags", "demo", "--check", "--diff")
     assert check.returncode == 0, check.stdout[-3000:]
     assert "changed=0" in check.stdout.split("PLAY RECAP")[-1]
     reads = [e for e in _audit(cluster_dir, since) if e.get("userAgent") == "px.airflow"]

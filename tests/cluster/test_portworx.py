@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from .conftest import PX_CLUSTER
-from .kube import ROOT, Kube, pod, unique
+from .kube import ROOT, Kube, claim, pod, unique
 
 DRIVER = "pxd.portworx.com"
 PX_NS = "portworx"
@@ -32,20 +32,6 @@ POD = 180  # seconds: a pod to run and finish
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------
-
-
-def claim(name: str, sc: str, size: str = "1Gi", modes: tuple[str, ...] = ("ReadWriteOnce",), **extra: Any) -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": name},
-        "spec": {
-            "storageClassName": sc,
-            "accessModes": list(modes),
-            "resources": {"requests": {"storage": size}},
-            **extra,
-        },
-    }
 
 
 def bound(kube: Kube, ns: str, name: str, timeout: float = BIND) -> dict:

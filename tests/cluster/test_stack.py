@@ -15,31 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from .kube import ROOT, Kube
+from .kube import ROOT, Kube, site_playbook
 
 pytestmark = pytest.mark.slow
 NS = "airflow"
 PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
 
 
-def _site(cluster_dir: Path, *args: str, name: str = "site.yml") -> subprocess.CompletedProcess:
-    cmd = [
-        str(PLAYBOOK),
-        str(ROOT / "playbooks" / name),
-        "-e",
-        f"@{ROOT / 'inventory' / 'px-cluster.yml'}",
-        "-e",
-        f"px_kubeconfig={cluster_dir / 'kubeconfig'}",
-        "-e",
-        "px_context=px-local",
-        *args,
-    ]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
-
-
 @pytest.fixture(scope="module")
 def stack(kube: Kube, cluster_dir: Path) -> Kube:
-    deployed = _site(cluster_dir, "--skip-tags", "demo")
+    deployed = site_playbook(cluster_dir, "--skip-tags", "demo")
     assert deployed.returncode == 0, deployed.stdout[-4000:]
     return kube
 
@@ -151,7 +136,7 @@ def test_touching_the_secrets_metadata_rolls_no_pod(stack, cluster_dir):
     # What a kubectl apply of the same object adds: its last-applied annotation.
     live = stack.json("get", "secret", "af-airflow-secrets", "-n", NS)
     stack.run("apply", "-f", "-", input=json.dumps(live))
-    rerun = _site(cluster_dir, "--skip-tags", "demo")
+    rerun = site_playbook(cluster_dir, "--skip-tags", "demo")
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert "changed=0" in rerun.stdout.split("PLAY RECAP")[-1]
     after = {
@@ -180,7 +165,7 @@ def test_an_image_upgrade_snapshots_the_database_first_and_keeps_runs_and_users(
          "localhost/px-airflow/apache/airflow:3.3.2", new],
         check=True, capture_output=True,
     )  # fmt: skip
-    upgrade = _site(cluster_dir, "--skip-tags", "demo", "-e", "airflow_image_tag=3.3.2-px1")
+    upgrade = site_playbook(cluster_dir, "--skip-tags", "demo", "-e", "airflow_image_tag=3.3.2-px1")
     assert upgrade.returncode == 0, upgrade.stdout[-4000:]
     snapshots = stack.json("get", "volumesnapshots", "-n", NS)["items"]
     before = [s for s in snapshots if s["metadata"]["name"].startswith("af-db-before-")]
@@ -202,11 +187,11 @@ def test_teardown_keeps_the_data_then_site_finds_it(stack, cluster_dir):
     claim = stack.json("get", "pvc", "data-af-postgresql-0", "-n", NS)
     volume = claim["spec"]["volumeName"]
     secrets = {s["metadata"]["name"]: s["data"] for s in stack.json("get", "secrets", "-n", NS)["items"]}
-    down = _site(cluster_dir, name="teardown.yml")
+    down = site_playbook(cluster_dir, name="teardown.yml")
     assert down.returncode == 0, down.stdout[-3000:]
     assert stack.json("get", "deployments,statefulsets", "-n", NS)["items"] == []
     assert stack.json("get", "pvc", "data-af-postgresql-0", "-n", NS)["spec"]["volumeName"] == volume
-    up = _site(cluster_dir, "--skip-tags", "demo")
+    up = site_playbook(cluster_dir, "--skip-tags", "demo")
     assert up.returncode == 0, up.stdout[-3000:]
     assert stack.json("get", "pvc", "data-af-postgresql-0", "-n", NS)["spec"]["volumeName"] == volume
     after = {s["metadata"]["name"]: s["data"] for s in stack.json("get", "secrets", "-n", NS)["items"]}
@@ -229,7 +214,7 @@ def test_teardown_keeps_the_data_then_site_finds_it(stack, cluster_dir):
 def test_purge_removes_the_namespace_and_its_volumes(stack, cluster_dir):
     volumes = [c["spec"]["volumeName"] for c in stack.json("get", "pvc", "-n", NS)["items"]]
     assert volumes
-    purge = _site(cluster_dir, "-e", "purge=true", name="teardown.yml")
+    purge = site_playbook(cluster_dir, "-e", "purge=true", name="teardown.yml")
     assert purge.returncode == 0, purge.stdout[-3000:]
     assert stack.get("namespace", NS) is None
     for volume in volumes:

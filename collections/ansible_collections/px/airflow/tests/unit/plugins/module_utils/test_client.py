@@ -126,13 +126,18 @@ def test_build_api_client_explicit_options_override_the_kubeconfig(tmp_path):
     assert client.headers.getlist("Impersonate-Group") == ["ops", "dev"]
 
 
-def test_build_api_client_merges_a_kubeconfig_list_like_kubectl(tmp_path):
+def _kubeconfig_list(tmp_path):
+    """Two kubeconfig files and a missing one, listed as KUBECONFIG lists them."""
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir()
     second.mkdir()
     one = _kubeconfig(first, server="https://one:1", context="one")
     two = _kubeconfig(second, server="https://two:2", context="two")
-    environ = {"KUBECONFIG": f"{one}:{tmp_path / 'missing'}:{two}"}
+    return f"{one}:{tmp_path / 'missing'}:{two}"
+
+
+def test_build_api_client_merges_a_kubeconfig_list_like_kubectl(tmp_path):
+    environ = {"KUBECONFIG": _kubeconfig_list(tmp_path)}
     assert (
         k8s_client.build_api_client(params(), environ=environ).host == "https://one:1"
     )  # current-context of the first
@@ -141,12 +146,7 @@ def test_build_api_client_merges_a_kubeconfig_list_like_kubectl(tmp_path):
 
 
 def test_the_kubeconfig_option_takes_a_list_like_kubeconfig(tmp_path):
-    first, second = tmp_path / "a", tmp_path / "b"
-    first.mkdir()
-    second.mkdir()
-    one = _kubeconfig(first, server="https://one:1", context="one")
-    two = _kubeconfig(second, server="https://two:2", context="two")
-    listed = f"{one}:{tmp_path / 'missing'}:{two}"
+    listed = _kubeconfig_list(tmp_path)
     from_option = k8s_client.build_api_client(params(kubeconfig=listed, context="two"), environ={})
     from_environ = k8s_client.build_api_client(params(context="two"), environ={"KUBECONFIG": listed})
     assert from_option.host == from_environ.host == "https://one:1"
