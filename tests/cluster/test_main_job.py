@@ -139,7 +139,8 @@ def test_the_printed_port_forward_command_opens_airflow(deployed, kube: Kube, cl
     import urllib.request
 
     assert deployed["proc"].returncode == 0
-    line = next(ln for ln in deployed["proc"].stdout.splitlines() if "port-forward svc/af-api-server" in ln)
+    lines = deployed["proc"].stdout.splitlines()
+    line = next(ln for ln in lines if ln.startswith("main-job:") and "port-forward svc/af-api-server" in ln)
     command = shlex.split(line.split("main-job:", 1)[1].split("#")[0])
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -1,6 +1,7 @@
 """One module_defaults block for both collections, on the local real cluster: kubernetes.core's
-connection options (a kubeconfig list, proxy_headers, persist_config, no_proxy) are accepted by
-every px.airflow module, and both collections reach the same cluster with them."""
+connection options (proxy_headers, persist_config, no_proxy) are accepted by every px.airflow
+module, and both collections reach the same cluster with them. The kubeconfig option also takes a
+KUBECONFIG-style list in px.airflow's modules (kubernetes.core's action plugin wants one file)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .kube import ROOT, Kube
 def test_a_module_defaults_block_shared_by_both_collections(kube: Kube, cluster_dir, tmp_path):
     listed = f"{tmp_path / 'not-there'}:{cluster_dir / 'kubeconfig'}"
     auth = {
-        "kubeconfig": listed,
+        "kubeconfig": str(cluster_dir / "kubeconfig"),
         "context": "px-local",
         "proxy_headers": {"user_agent": "shared-defaults/1.0"},
         "persist_config": False,
@@ -37,7 +38,7 @@ def test_a_module_defaults_block_shared_by_both_collections(kube: Kube, cluster_
                     },
                     "register": "ours",
                 },
-                {"name": "portworx", "px.airflow.portworx_info": {}, "register": "px"},
+                {"name": "portworx", "px.airflow.portworx_info": {"kubeconfig": listed}, "register": "px"},
                 {
                     "name": "save",
                     "ansible.builtin.copy": {
