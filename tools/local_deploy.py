@@ -48,7 +48,7 @@ def main() -> int:
     times: list[tuple[str, float]] = []
 
     for phase, images, what in (
-        ("cluster", "none", "starting the local cluster (the first run builds it: about 10 minutes)"),
+        ("cluster", "none", "starting the local cluster (the first run builds it: about 13 minutes)"),
         ("images", "all", "the stack's images (the first run builds them: about 4 minutes)"),
     ):
         say(f"{phase}: {what}")
