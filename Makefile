@@ -42,7 +42,7 @@ cluster-status:
 	$(VENV)/bin/px-cluster status --dir out/cluster
 
 deploy:
-	@started=$$(date +%s); ./tools/setup.sh; echo "main-job: set-up $$(( $$(date +%s) - started )) s"
+	@started=$$(date +%s) && ./tools/setup.sh && echo "main-job: set-up $$(( $$(date +%s) - started )) s"
 	./tools/deploy.sh $(ARGS)
 
 bench: setup
