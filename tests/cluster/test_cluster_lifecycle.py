@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from px_cluster.procs import processes_mentioning
 
 from .conftest import PX_CLUSTER
 from .kube import Kube, unique
@@ -25,15 +26,7 @@ def _px(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
 
 def _ours(cluster_dir: Path) -> list[int]:
     """PIDs of processes whose command line names the cluster dir."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if str(cluster_dir) in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
+    return processes_mentioning(str(cluster_dir))
 
 
 def _footprint(cluster_dir: Path) -> dict[str, object]:

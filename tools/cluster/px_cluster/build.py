@@ -184,15 +184,17 @@ def _components() -> list[tuple[str, str, Callable[[], Path], str, str]]:
     return out
 
 
+def binaries() -> dict[str, Path]:
+    """Every component's binary path (built or not)."""
+    return {comp: versions.bin_dir() / f"{comp}-{version}" / comp for comp, version, *_ in _components()}
+
+
 def binary(name: str) -> Path:
-    for comp, version, *_ in _components():
-        if comp == name:
-            return versions.bin_dir() / f"{comp}-{version}" / comp
-    raise KeyError(name)
+    return binaries()[name]
 
 
 def missing() -> list[str]:
-    return [comp for comp, *_ in _components() if not binary(comp).exists()]
+    return [comp for comp, path in binaries().items() if not path.exists()]
 
 
 def build_all(say: Say) -> dict[str, float]:

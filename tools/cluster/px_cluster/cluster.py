@@ -213,8 +213,7 @@ class Cluster:
         if not layout.kubeconfig.exists():
             config.write_admin_kubeconfig(layout, pki, None)
         net.setup(layout.run / "sysctl.json")
-        bins = {name: build.binary(name) for name in build.missing() + [c for c, *_ in build._components()]}
-        argv = config.commands(layout, bins)
+        argv = config.commands(layout, build.binaries())
 
         def start(name: str) -> None:
             self.procs.start(name, argv[name])
