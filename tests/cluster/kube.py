@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -15,6 +16,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+CLUSTER_DIR = Path(os.environ.get("PX_CLUSTER_DIR", ROOT / "out" / "cluster"))
+PX_CLUSTER = ROOT / ".venv" / "bin" / "px-cluster"
+MODULE_AGENT = "px.airflow"  # the User-Agent px.airflow's modules send (module_utils/rest.py)
 
 
 def unique(prefix: str) -> str:
@@ -26,9 +31,76 @@ class KubectlError(RuntimeError):
 
 
 @dataclass
+class Audit:
+    """The kube-apiserver's audit log (one JSON event per line, Metadata level, every request).
+
+    `mark()` is a byte offset; `events(since)` reads only what was logged after it, so a test counts
+    the requests and writes of what it ran (filtered by User-Agent, user or namespace).
+    """
+
+    path: Path
+
+    def mark(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def events(
+        self,
+        since: int = 0,
+        *,
+        agent: str | None = None,
+        user: str | None = None,
+        namespace: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Completed requests logged after `since`; `agent` matches the User-Agent's start."""
+        found = []
+        with open(self.path, "rb") as log:
+            log.seek(since)
+            data = log.read()
+        for line in data.split(b"\n"):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # empty, or the line being written
+            if event.get("stage") not in ("ResponseComplete", "Panic"):
+                continue
+            if agent is not None and not (event.get("userAgent") or "").startswith(agent):
+                continue
+            if user is not None and event.get("user", {}).get("username") != user:
+                continue
+            if namespace is not None and (event.get("objectRef") or {}).get("namespace") != namespace:
+                continue
+            found.append(event)
+        return found
+
+    def requests(self, since: int = 0, **filters: Any) -> list[dict[str, Any]]:
+        return self.events(since, **filters)
+
+    def writes(self, since: int = 0, **filters: Any) -> list[dict[str, Any]]:
+        """Write requests (create, update, patch, delete) after `since`, dry runs left out."""
+        return [
+            e
+            for e in self.events(since, **filters)
+            if e["verb"] in WRITE_VERBS and "dryRun=All" not in e.get("requestURI", "")
+        ]
+
+    @staticmethod
+    def describe(events: list[dict[str, Any]]) -> list[str]:
+        """One line per event, for assertion messages."""
+        return [f"{e['verb']} {e.get('requestURI', '')} -> {e.get('responseStatus', {}).get('code')}" for e in events]
+
+
+@dataclass
 class Kube:
     kubeconfig: Path
     context: str = "px-local"
+
+    @property
+    def audit(self) -> Audit:
+        return Audit(self.kubeconfig.parent / "audit.log")
+
+    def module_auth(self) -> dict[str, str]:
+        """px.airflow / kubernetes.core connection options for this cluster's admin (client certificate)."""
+        return {"kubeconfig": str(self.kubeconfig), "context": self.context}
 
     def run(self, *args: str, input: str | None = None, timeout: float = 60, check: bool = True) -> str:
         cmd = [str(KUBECTL), "--kubeconfig", str(self.kubeconfig), "--context", self.context, *args]

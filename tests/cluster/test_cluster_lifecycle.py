@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from px_cluster.procs import processes_mentioning
 
-from .conftest import PX_CLUSTER
-from .kube import Kube, unique
+from .kube import PX_CLUSTER, Kube, unique
 
 pytestmark = pytest.mark.slow
 

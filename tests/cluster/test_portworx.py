@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import PX_CLUSTER
-from .kube import ROOT, Kube, claim, pod, unique
+from .kube import PX_CLUSTER, ROOT, Kube, claim, pod, unique
 
 DRIVER = "pxd.portworx.com"
 PX_NS = "portworx"
