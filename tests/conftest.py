@@ -64,7 +64,7 @@ def playbook(tmp_path: Path):
 def pytest_terminal_summary(terminalreporter):
     """Print the wall time of each molecule scenario that ran (issue: print them)."""
     try:
-        from test_molecule import WALL_TIMES
+        from cluster.test_molecule import WALL_TIMES
     except ImportError:
         return
     for scenario, seconds in WALL_TIMES.items():

@@ -86,3 +86,10 @@ def test_kind_variant_stops_at_once_saying_what_to_install():
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "MOLECULE_CLUSTER=kind needs docker and kind on PATH" in output and "kind" in output
+
+
+def test_an_unknown_cluster_is_refused_at_once_naming_the_choices():
+    proc = molecule("create", "-s", "storage", cluster="minikube", timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "MOLECULE_CLUSTER=minikube is not a cluster these scenarios know: use kind" in " ".join(output.split())
