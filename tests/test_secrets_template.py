@@ -1,21 +1,21 @@
-"""px.airflow.secrets keys of kind=template against kubesim: a URI built from another Secret's password.
+"""px.airflow.secrets keys of kind=template on the local cluster: a URI built from another Secret's password.
 
 The rendered value is read back from the API; the password never passes through Ansible's output.
+Writes are counted in the API server's audit log (px.airflow's User-Agent, the module's namespace).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from helpers import ansible_env, run_playbook
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-from kubesim_harness import start_kubesim
+from cluster.kube import MODULE_AGENT, WRITE_VERBS, Kube
+from helpers import run_playbook
 
-NS = "airflow"
 SOURCE = "af-postgresql"
 TARGET = "af-airflow-metadata"
 
@@ -50,44 +50,40 @@ def forms(value: str) -> list[str]:
     return [value, json.dumps(value)[1:-1], b64(value)]
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("secrets-template-sim")
-    instance = start_kubesim(directory, "--no-controllers")
-    instance.client = instance.api_client()
-    instance.directory = directory
-    core = client.CoreV1Api(instance.client)
-    core.create_namespace({"metadata": {"name": NS}})
-    core.create_namespaced_secret(
-        NS, {"metadata": {"name": SOURCE}, "data": {"username": b64(USER), "password": b64(PASSWORD)}}
-    )
-    yield instance
-    instance.stop()
+@dataclass
+class Env:
+    kube: Kube
+    ns: str
+    directory: Path
 
+    def task(self, task_name="secret", name=TARGET, keys=(KEY,)):
+        options = {"name": name, "namespace": self.ns, "keys": list(keys), **self.kube.module_auth()}
+        return {"name": task_name, "px.airflow.secrets": options, "ignore_errors": True}
 
-def secret_task(task_name="secret", name=TARGET, keys=(KEY,), **extra):
-    options = {"name": name, "namespace": NS, "keys": list(keys), "kubeconfig": "{{ lookup('env', 'SIM_KUBECONFIG') }}"}
-    return {"name": task_name, "px.airflow.secrets": options, "ignore_errors": True, **extra}
+    def play(self, file_name, tasks, *args):
+        """Run the tasks; the result and each (verb, path) px.airflow wrote in the namespace, dry runs too."""
+        path = self.directory / file_name
+        path.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+        mark = self.kube.audit.mark()
+        result = run_playbook(path, *args, timeout=300)
+        events = self.kube.audit.requests(mark, agent=MODULE_AGENT, namespace=self.ns)
+        return result, [(e["verb"], e["requestURI"].split("?")[0]) for e in events if e["verb"] in WRITE_VERBS]
 
-
-def play(sim, path, tasks, *args):
-    """Run the tasks; the result and every POST/PUT/PATCH/DELETE sent during the run."""
-    path.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-    before = sim.mark()
-    result = run_playbook(path, *args, env=ansible_env(SIM_KUBECONFIG=str(sim.kubeconfig)), timeout=300)
-    return result, sim.write_requests(before)
-
-
-def read(sim, name=TARGET):
-    """(decoded data, resourceVersion) of a Secret, or None when it does not exist."""
-    try:
-        secret = client.CoreV1Api(sim.client).read_namespaced_secret(name, NS)
-    except ApiException as exc:
-        if exc.status == 404:
+    def read(self, name=TARGET):
+        """(decoded data, resourceVersion) of a Secret, or None when it does not exist."""
+        secret = self.kube.get("secret", name, self.ns)
+        if secret is None:
             return None
-        raise
-    data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-    return data, secret.metadata.resource_version
+        data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+        return data, secret["metadata"]["resourceVersion"]
+
+
+@pytest.fixture(scope="module")
+def env(kube, module_namespace, tmp_path_factory) -> Env:
+    """The module's namespace, holding the source Secret (username and password)."""
+    source = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SOURCE}, "type": "Opaque"}
+    kube.create({**source, "data": {"username": b64(USER), "password": b64(PASSWORD)}}, namespace=module_namespace)
+    return Env(kube, module_namespace, tmp_path_factory.mktemp("secrets-template"))
 
 
 def assert_not_shown(result, *values):
@@ -99,14 +95,14 @@ def assert_not_shown(result, *values):
 
 
 @pytest.fixture(scope="module")
-def first(sim):
+def first(env):
     """The first run (-vvv --diff): the target Secret does not exist yet."""
-    assert read(sim) is None
-    result, writes = play(sim, sim.directory / "first.json", [secret_task()], "-vvv", "--diff")
-    return result, result.result("secret"), writes, read(sim)
+    assert env.read() is None
+    result, writes = env.play("first.json", [env.task()], "-vvv", "--diff")
+    return result, result.result("secret"), writes, env.read()
 
 
-def test_the_rendered_value_is_the_template_with_the_password_percent_encoded(first):
+def test_the_rendered_value_is_the_template_with_the_password_percent_encoded(env, first):
     _result, outcome, writes, stored = first
     assert not outcome.get("failed"), outcome.get("msg")
     assert outcome["changed"] is True
@@ -117,7 +113,7 @@ def test_the_rendered_value_is_the_template_with_the_password_percent_encoded(fi
     parsed = urlsplit(data["connection"])
     assert parsed.hostname == "af-postgresql" and parsed.port == 5432 and parsed.path == "/airflow"
     assert unquote(parsed.password) == PASSWORD and parsed.username == USER
-    assert [(w["method"], w["path"]) for w in writes] == [("POST", f"/api/v1/namespaces/{NS}/secrets")]
+    assert writes == [("create", f"/api/v1/namespaces/{env.ns}/secrets")]
     assert outcome["diff"]["after"]["keys"] == ["connection"]
 
 
@@ -135,30 +131,30 @@ def test_the_source_password_never_appears_in_the_output(first):
     assert_not_shown(result, PASSWORD, PASSWORD_ENCODED, uri(PASSWORD_ENCODED))
 
 
-def test_a_rerun_is_unchanged_and_writes_nothing(sim, first):
-    before = read(sim)
-    result, writes = play(sim, sim.directory / "rerun.json", [secret_task()], "-vvv")
+def test_a_rerun_is_unchanged_and_writes_nothing(env, first):
+    before = env.read()
+    result, writes = env.play("rerun.json", [env.task()], "-vvv")
     outcome = result.result("secret")
     assert not outcome.get("failed"), outcome.get("msg")
     assert outcome["changed"] is False
     assert outcome["added"] == [] and outcome["updated"] == []
     assert writes == [], writes
-    assert read(sim) == before
+    assert env.read() == before
     assert outcome["resource_version"] == before[1]
     assert_not_shown(result, PASSWORD, PASSWORD_ENCODED)
 
 
-def test_a_changed_source_password_is_rendered_again(sim, first):
-    _data, version_before = read(sim)
-    client.CoreV1Api(sim.client).patch_namespaced_secret(SOURCE, NS, {"data": {"password": b64(NEW_PASSWORD)}})
+def test_a_changed_source_password_is_rendered_again(env, first):
+    _data, version_before = env.read()
+    env.kube.run("patch", "secret", SOURCE, "-n", env.ns, "-p", json.dumps({"data": {"password": b64(NEW_PASSWORD)}}))
     assert unquote(NEW_PASSWORD_ENCODED) == NEW_PASSWORD
-    result, writes = play(sim, sim.directory / "changed.json", [secret_task()], "-vvv", "--diff")
+    result, writes = env.play("changed.json", [env.task()], "-vvv", "--diff")
     outcome = result.result("secret")
     assert not outcome.get("failed"), outcome.get("msg")
     assert outcome["changed"] is True and outcome["updated"] == ["connection"] and outcome["added"] == []
-    data, version = read(sim)
+    data, version = env.read()
     assert data == {"connection": uri(NEW_PASSWORD_ENCODED)}
-    assert [(w["method"], w["path"]) for w in writes] == [("PATCH", f"/api/v1/namespaces/{NS}/secrets/{TARGET}")]
+    assert writes == [("patch", f"/api/v1/namespaces/{env.ns}/secrets/{TARGET}")]
     assert version != version_before and outcome["resource_version"] == version
     assert_not_shown(result, PASSWORD, NEW_PASSWORD, NEW_PASSWORD_ENCODED, uri(NEW_PASSWORD_ENCODED))
 
@@ -167,33 +163,33 @@ def _missing(secret, key):
     return {**KEY, "refs": {**KEY["refs"], "password": {"secret": secret, "key": key, "encode": "url"}}}
 
 
-def test_a_missing_source_fails_naming_the_secret_and_key_and_writes_nothing(sim):
+def test_a_missing_source_fails_naming_the_secret_and_key_and_writes_nothing(env):
     tasks = [
-        secret_task("no secret", name="af-target-1", keys=[_missing("af-nowhere", "password")]),
-        secret_task("no key", name="af-target-2", keys=[_missing(SOURCE, "no-such-key")]),
+        env.task("no secret", name="af-target-1", keys=[_missing("af-nowhere", "password")]),
+        env.task("no key", name="af-target-2", keys=[_missing(SOURCE, "no-such-key")]),
     ]
-    result, writes = play(sim, sim.directory / "missing.json", tasks)
+    result, writes = env.play("missing.json", tasks)
     no_secret, no_key = result.result("no secret"), result.result("no key")
     assert no_secret.get("failed") is True and no_key.get("failed") is True
-    assert f"key password of Secret {NS}/af-nowhere" in no_secret["msg"], no_secret["msg"]
+    assert f"key password of Secret {env.ns}/af-nowhere" in no_secret["msg"], no_secret["msg"]
     assert "does not exist" in no_secret["msg"]
-    assert f"key no-such-key of Secret {NS}/{SOURCE}" in no_key["msg"], no_key["msg"]
+    assert f"key no-such-key of Secret {env.ns}/{SOURCE}" in no_key["msg"], no_key["msg"]
     assert writes == [], writes
-    assert read(sim, "af-target-1") is None and read(sim, "af-target-2") is None
+    assert env.read("af-target-1") is None and env.read("af-target-2") is None
 
 
-def test_check_mode_with_the_source_missing_reports_changed_and_writes_nothing(sim, first):
-    existing = read(sim)
+def test_check_mode_with_the_source_missing_reports_changed_and_writes_nothing(env, first):
+    existing = env.read()
     tasks = [
-        secret_task("new", name="af-target-3", keys=[_missing("af-nowhere", "password")]),
-        secret_task("existing", keys=[_missing("af-nowhere", "password")]),
+        env.task("new", name="af-target-3", keys=[_missing("af-nowhere", "password")]),
+        env.task("existing", keys=[_missing("af-nowhere", "password")]),
     ]
-    result, writes = play(sim, sim.directory / "check.json", tasks, "--check")
+    result, writes = env.play("check.json", tasks, "--check")
     for name in ("new", "existing"):
         outcome = result.result(name)
         assert not outcome.get("failed"), (name, outcome.get("msg"))
         assert outcome["changed"] is True, name
         assert outcome["resource_version"] == "", name
     assert writes == [], writes
-    assert read(sim, "af-target-3") is None
-    assert read(sim) == existing
+    assert env.read("af-target-3") is None
+    assert env.read() == existing
