@@ -1,25 +1,34 @@
-"""px.airflow.objects_info against kubesim: reads what is there, waits that explain themselves, writes nothing.
+"""px.airflow.objects_info on the local real cluster: reads what is there, waits that explain themselves, no write.
 
-Every play is run once (module-scoped fixtures) and several tests read its outcome; each test asserts
-what the module answered against what the API holds, read back with the Python client.
+Two plays run once each (module-scoped fixtures) and several tests read their outcome; each test
+asserts what the module answered against what the API holds, read back with kubectl. The objects
+live in two namespaces of this module's own and carry label keys unique to this run, so a query
+over every namespace finds only them. Each run impersonates a user of its own (system:masters, as
+px-admin), so the API server's audit log holds exactly the requests the module sent.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from datetime import datetime
-from urllib.parse import parse_qs
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from helpers import ansible_env, run_playbook
-from kubernetes import client
-from kubesim_harness import start_kubesim
+from cluster.kube import MODULE_AGENT, Kube, unique
+from helpers import PlaybookRun, ansible_env, run_playbook
 
-K8S = {"kubeconfig": "{{ lookup('env', 'SIM_KUBECONFIG') }}", "context": "kubesim"}
-WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-NS = "oi"
-OTHER_NS = "oi-other"
+BUSYBOX = "localhost/px-airflow/busybox:1.35"
+SNAP = "snapshot.storage.k8s.io/v1"
+READ_VERBS = {"get", "list", "watch"}
+
+RUN = unique("oi")
+APP = f"{RUN}.px-test/app"  # label keys of this run only
+TIER = f"{RUN}.px-test/tier"
+MISSING_API = f"{RUN}.px-test.example/v1"  # an API group no cluster serves
 
 PASSWORD = "Pw-7f3e9c2a-objects-info"
 TOKEN = "Tk-51b0d8e4-objects-info"
@@ -27,27 +36,38 @@ APPLIED_TOKEN = "Ap-c93a11f6-last-applied"
 PX_APPLIED_TOKEN = "Px-0e6d27b5-last-applied"
 SECRET_VALUES = (PASSWORD, TOKEN)
 
-READY_DELAY = 4  # seconds from running to Ready for slow-web and slow-db (kubesim --delays)
-NEVER_TIMEOUT = 3  # wait_timeout for never-web, whose pods never become Ready (kubesim --faults)
+READY_DELAY = 6  # seconds: the readiness probes' initialDelaySeconds of slow-web and slow-db
+NEVER_TIMEOUT = 3  # wait_timeout for never-web, whose readiness probe always fails
 
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def play(sim, path, tasks, *args):
-    """Run a JSON playbook of `tasks`; the result and the request-log entries made during the run."""
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def info(name: str, queries: list[dict[str, Any]], auth: dict[str, str], **options: Any) -> dict[str, Any]:
+    return {"name": name, "px.airflow.objects_info": {**auth, "queries": queries, **options}, "ignore_errors": True}
+
+
+def play(kube: Kube, path: Path, tasks: list[dict[str, Any]], *args: str) -> tuple[PlaybookRun, list[dict[str, Any]]]:
+    """Run a JSON playbook of `tasks` as a user of its own; the result and the audit events of its requests."""
     path.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-    before = sim.mark()
-    result = run_playbook(path, *args, env=ansible_env(SIM_KUBECONFIG=str(sim.kubeconfig)), timeout=300)
-    return result, sim.requests(before)
+    who = unique("px-test-objects-info")
+    mark = kube.audit.mark()
+    env = ansible_env(K8S_AUTH_IMPERSONATE_USER=who, K8S_AUTH_IMPERSONATE_GROUPS="system:masters")
+    result = run_playbook(path, *args, env=env, timeout=300)
+    events = [
+        e
+        for e in kube.audit.events(mark, agent=MODULE_AGENT)
+        if (e.get("impersonatedUser") or {}).get("username") == who
+    ]
+    return result, events
 
 
-def info(name, queries, **options):
-    return {"name": name, "px.airflow.objects_info": {**K8S, "queries": queries, **options}, "ignore_errors": True}
-
-
-def task_seconds(result, name) -> float:
+def task_seconds(result: PlaybookRun, name: str) -> float:
     for p in result.data["plays"]:
         for task in p["tasks"]:
             if task["task"]["name"] == name:
@@ -58,79 +78,82 @@ def task_seconds(result, name) -> float:
     raise AssertionError(f"task {name!r} did not run")
 
 
-def names(found: dict) -> list[str]:
+def names(found: dict[str, Any]) -> list[str]:
     return sorted(
         f"{r['metadata'].get('namespace', '')}/{r['metadata']['name']}".lstrip("/") for r in found["resources"]
     )
 
 
-def _configmap(name, namespace, labels, data):
-    return {"metadata": {"name": name, "namespace": namespace, "labels": labels}, "data": data}
-
-
-def _workload(kind, name, replicas, image):
-    """A Deployment or StatefulSet of `replicas` pods labelled app=<name>."""
+def workload(kind: str, name: str, replicas: int, ready_after: int | None) -> dict[str, Any]:
+    """A Deployment or StatefulSet of busybox pods that become Ready `ready_after` s after starting (None: never)."""
     labels = {"app": name}
+    probe = {"exec": {"command": ["true"] if ready_after is not None else ["false"]}, "periodSeconds": 1}
+    if ready_after is not None:
+        probe["initialDelaySeconds"] = ready_after
+    container = {
+        "name": "main",
+        "image": BUSYBOX,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sleep", "3600"],
+        "resources": {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}},
+        "readinessProbe": probe,
+    }
     body = {
         "apiVersion": "apps/v1",
         "kind": kind,
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": image.split(":")[0], "image": image}]},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [container]},
             },
         },
     }
     if kind == "StatefulSet":
-        body["spec"]["serviceName"] = name
+        body["spec"].update(serviceName=name, podManagementPolicy="Parallel")
     return body
 
 
-def _deployment(name, replicas):
-    return _workload("Deployment", name, replicas, "nginx:1.27")
-
-
-def _statefulset(name, replicas):
-    return _workload("StatefulSet", name, replicas, "postgres:16")
+@pytest.fixture(scope="module")
+def other_namespace(kube: Kube) -> Iterator[str]:
+    name = unique("m")
+    kube.create_namespace(name)
+    yield name
+    kube.run("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("objects-info-sim")
-    faults = directory / "faults.yml"
-    faults.write_text(json.dumps({"podsNeverReady": [{"namespace": NS, "name": "never-*"}]}))
-    delays = directory / "delays.yml"
-    delays.write_text(json.dumps({"ready": {"Deployment/slow-web": READY_DELAY, "StatefulSet/slow-db": READY_DELAY}}))
-    instance = start_kubesim(
-        directory,
-        *("--portworx", "absent", "--portworx-nodes", "1"),
-        *("--faults", str(faults), "--delays", str(delays)),
-    )
-    instance.client = instance.api_client()
-    instance.directory = directory
-    core = client.CoreV1Api(instance.client)
-    for namespace in (NS, OTHER_NS):
-        core.create_namespace({"metadata": {"name": namespace}})
+def seeded(kube: Kube, module_namespace: str, other_namespace: str) -> dict[str, str]:
+    """ConfigMaps and Secrets in two namespaces of this module's own."""
+    ns, other = module_namespace, other_namespace
     for name, namespace, labels in (
-        ("cm-a", NS, {"app": "web", "tier": "front"}),
-        ("cm-b", NS, {"app": "web", "tier": "back"}),
-        ("cm-c", NS, {"app": "db"}),
-        ("cm-d", OTHER_NS, {"app": "web"}),
+        ("cm-a", ns, {APP: "web", TIER: "front"}),
+        ("cm-b", ns, {APP: "web", TIER: "back"}),
+        ("cm-c", ns, {APP: "db"}),
+        ("cm-d", other, {APP: "web"}),
     ):
-        core.create_namespaced_config_map(namespace, _configmap(name, namespace, labels, {"key": f"value-of-{name}"}))
-    core.create_namespaced_secret(
-        NS,
+        kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "labels": labels},
+                "data": {"key": f"value-of-{name}"},
+            },
+            namespace=namespace,
+        )
+    secrets = [
         {
-            "metadata": {"name": "creds", "labels": {"app": "web"}},
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds", "labels": {APP: "web"}},
             "type": "Opaque",
             "data": {"password": b64(PASSWORD)},
             "stringData": {"token": TOKEN},
         },
-    )
-    core.create_namespaced_secret(NS, {"metadata": {"name": "plain", "labels": {"app": "db"}}, "data": {}})
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "plain", "labels": {APP: "db"}}, "data": {}},
+    ]
     # A Secret as `kubectl apply -f` leaves it: its manifest, values included, in an annotation; and
     # one with such a copy in px.airflow/last-applied (as px.airflow.apply wrote it before it kept digests).
     for name, annotation, token, dump in (
@@ -140,150 +163,138 @@ def sim(tmp_path_factory):
         manifest = {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": name, "namespace": NS},
+            "metadata": {"name": name, "namespace": ns},
             "stringData": {"token": token},
         }
-        core.create_namespaced_secret(
-            NS,
-            {"metadata": {"name": name, "annotations": {annotation: dump(manifest)}}, "stringData": {"token": token}},
+        secrets.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "annotations": {annotation: dump(manifest)}},
+                "stringData": {"token": token},
+            }
         )
-    yield instance
-    instance.stop()
-
-
-def canonical_json(obj):
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    kube.create(*secrets, namespace=ns)
+    return {"ns": ns, "other": other}
 
 
 @pytest.fixture(scope="module")
-def reads(sim):
-    """One play (with -vvv) of read-only queries: named objects, selectors, Secrets, mixed kinds in order."""
+def reads(kube: Kube, seeded: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
+    """One play (with -vvv) of read-only queries, kinds not served, and two bad queries."""
+    ns, other = seeded["ns"], seeded["other"]
+    auth = kube.module_auth()
     tasks = [
         info(
             "read",
             [
-                {"kind": "ConfigMap", "namespace": NS, "name": "cm-a"},  # 0
-                {"kind": "ConfigMap", "namespace": NS, "label_selectors": ["app=web"]},  # 1
-                {"kind": "ConfigMap", "namespace": NS, "label_selectors": ["app=web", "tier=front"]},  # 2
-                {"kind": "ConfigMap", "label_selectors": ["app=web"]},  # 3: every namespace
-                {"kind": "ConfigMap", "namespace": NS, "label_selectors": ["app in (db)"]},  # 4: set-based
-                {"kind": "ConfigMap", "namespace": NS, "name": "no-such-map"},  # 5
+                {"kind": "ConfigMap", "namespace": ns, "name": "cm-a"},  # 0
+                {"kind": "ConfigMap", "namespace": ns, "label_selectors": [f"{APP}=web"]},  # 1
+                {"kind": "ConfigMap", "namespace": ns, "label_selectors": [f"{APP}=web", f"{TIER}=front"]},  # 2
+                {"kind": "ConfigMap", "label_selectors": [f"{APP}=web"]},  # 3: every namespace
+                {"kind": "ConfigMap", "namespace": ns, "label_selectors": [f"{APP} in (db)"]},  # 4: set-based
+                {"kind": "ConfigMap", "namespace": ns, "name": "no-such-map"},  # 5
             ],
+            auth,
         ),
         info(
             "secrets",
             [
-                {"kind": "Secret", "namespace": NS, "name": "creds"},
-                {"kind": "Secret", "namespace": NS},
-                {"kind": "Secret", "label_selectors": ["app=web"]},
+                {"kind": "Secret", "namespace": ns, "name": "creds"},
+                {"kind": "Secret", "namespace": ns},
+                {"kind": "Secret", "label_selectors": [f"{APP}=web"]},
             ],
+            auth,
         ),
         info(
             "applied secrets",
             [
-                {"kind": "Secret", "namespace": NS, "name": "applied-creds"},
-                {"kind": "Secret", "namespace": NS, "name": "px-applied-creds"},
+                {"kind": "Secret", "namespace": ns, "name": "applied-creds"},
+                {"kind": "Secret", "namespace": ns, "name": "px-applied-creds"},
             ],
+            auth,
         ),
         info(
             "order",
             [
-                {"kind": "Namespace", "name": OTHER_NS},
-                {"kind": "ConfigMap", "namespace": NS, "name": "cm-c"},
-                {"api_version": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "namespace": NS},
-                {"api_version": "apps/v1", "kind": "Deployment", "namespace": OTHER_NS},
-                {"kind": "Secret", "namespace": NS, "name": "plain"},
-                {"kind": "ConfigMap", "namespace": OTHER_NS, "name": "cm-d"},
+                {"kind": "Namespace", "name": other},
+                {"kind": "ConfigMap", "namespace": ns, "name": "cm-c"},
+                {"api_version": MISSING_API, "kind": "Widget", "namespace": ns},
+                {"api_version": "apps/v1", "kind": "Deployment", "namespace": other},
+                {"kind": "Secret", "namespace": ns, "name": "plain"},
+                {"kind": "ConfigMap", "namespace": other, "name": "cm-d"},
             ],
+            auth,
         ),
-    ]
-    return play(sim, sim.directory / "reads.json", tasks, "-vvv")
-
-
-@pytest.fixture(scope="module")
-def waits(sim):
-    """Create two workloads that get ready after READY_DELAY s and one that never does, then wait in one play."""
-    apps = client.AppsV1Api(sim.client)
-    apps.create_namespaced_deployment(NS, _deployment("slow-web", 2))
-    apps.create_namespaced_stateful_set(NS, _statefulset("slow-db", 2))
-    apps.create_namespaced_deployment(NS, _deployment("never-web", 1))
-    tasks = [
-        info(
-            "ready",
-            [
-                {"api_version": "apps/v1", "kind": "Deployment", "namespace": NS, "name": "slow-web", "wait": True},
-                {"api_version": "apps/v1", "kind": "StatefulSet", "namespace": NS, "name": "slow-db", "wait": True},
-                {"kind": "ConfigMap", "namespace": NS, "name": "cm-a"},
-            ],
-            wait_timeout=60,
-        ),
-        info(
-            "never",
-            [{"api_version": "apps/v1", "kind": "Deployment", "namespace": NS, "name": "never-web", "wait": True}],
-            wait_timeout=NEVER_TIMEOUT,
-        ),
-        {
-            **info(
-                "never in check mode",
-                [{"api_version": "apps/v1", "kind": "Deployment", "namespace": NS, "name": "never-web", "wait": True}],
-                wait_timeout=60,
-            ),
-            "check_mode": True,
-        },
-    ]
-    return play(sim, sim.directory / "waits.json", tasks)
-
-
-@pytest.fixture(scope="module")
-def bad_queries(sim):
-    tasks = [
-        info(
-            "wait without a name",
-            [
-                {"kind": "ConfigMap", "namespace": NS, "name": "cm-a"},
-                {"api_version": "apps/v1", "kind": "Deployment", "namespace": NS, "wait": True},
-            ],
-        ),
-        info(
-            "name and selectors",
-            [{"kind": "ConfigMap", "namespace": NS, "name": "cm-a", "label_selectors": ["app=web"]}],
-        ),
-    ]
-    return play(sim, sim.directory / "bad.json", tasks)
-
-
-@pytest.fixture(scope="module")
-def bare(tmp_path_factory):
-    """A kubesim without controllers: no CRD is installed, the snapshot CRDs included."""
-    directory = tmp_path_factory.mktemp("objects-info-bare")
-    instance = start_kubesim(directory, "--no-controllers")
-    client.CoreV1Api(instance.api_client()).create_namespace({"metadata": {"name": NS}})
-    snap = "snapshot.storage.k8s.io/v1"
-    tasks = [
         info(
             "crds",
             [
-                {"api_version": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "namespace": NS},
-                {"api_version": snap, "kind": "VolumeSnapshotClass", "name": "px-airflow-snapshots"},
-                {"kind": "Namespace", "name": NS},
+                {"api_version": MISSING_API, "kind": "Widget", "namespace": ns},
+                {"api_version": MISSING_API, "kind": "WidgetClass", "name": "px-airflow-widgets"},
+                {"kind": "Namespace", "name": ns},
             ],
+            auth,
         ),
         info(
             "snapshots",
             [
-                {"api_version": snap, "kind": "VolumeSnapshot", "namespace": NS},
-                {"api_version": snap, "kind": "VolumeSnapshot", "namespace": NS, "name": "nightly"},
+                {"api_version": SNAP, "kind": "VolumeSnapshot", "namespace": ns},
+                {"api_version": SNAP, "kind": "VolumeSnapshot", "namespace": ns, "name": "nightly"},
+                {"api_version": SNAP, "kind": "VolumeSnapshotClass", "name": "px-csi-snapclass"},
+                {"api_version": SNAP, "kind": "VolumeSnapshotClass", "name": unique("px-test-none")},
             ],
+            auth,
+        ),
+        info(
+            "wait without a name",
+            [
+                {"kind": "ConfigMap", "namespace": ns, "name": "cm-a"},
+                {"api_version": "apps/v1", "kind": "Deployment", "namespace": ns, "wait": True},
+            ],
+            auth,
+        ),
+        info(
+            "name and selectors",
+            [{"kind": "ConfigMap", "namespace": ns, "name": "cm-a", "label_selectors": [f"{APP}=web"]}],
+            auth,
         ),
     ]
-    yield play(instance, directory / "crds.json", tasks)
-    instance.stop()
+    return play(kube, tmp_path_factory.mktemp("objects-info") / "reads.json", tasks, "-vvv")
+
+
+@pytest.fixture(scope="module")
+def waits(kube: Kube, seeded: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
+    """Two workloads that get Ready READY_DELAY s after their pods start, one that never does; one play waits."""
+    ns = seeded["ns"]
+    kube.create(
+        workload("Deployment", "slow-web", 2, READY_DELAY),
+        workload("StatefulSet", "slow-db", 2, READY_DELAY),
+        workload("Deployment", "never-web", 1, None),
+        namespace=ns,
+    )
+    auth = kube.module_auth()
+    never = [{"api_version": "apps/v1", "kind": "Deployment", "namespace": ns, "name": "never-web", "wait": True}]
+    tasks = [
+        info(
+            "ready",
+            [
+                {"api_version": "apps/v1", "kind": "Deployment", "namespace": ns, "name": "slow-web", "wait": True},
+                {"api_version": "apps/v1", "kind": "StatefulSet", "namespace": ns, "name": "slow-db", "wait": True},
+                {"kind": "ConfigMap", "namespace": ns, "name": "cm-a"},
+            ],
+            auth,
+            wait_timeout=90,
+        ),
+        info("never", never, auth, wait_timeout=NEVER_TIMEOUT),
+        {**info("never in check mode", never, auth, wait_timeout=60), "check_mode": True},
+    ]
+    return play(kube, tmp_path_factory.mktemp("objects-info") / "waits.json", tasks)
 
 
 # ---------------------------------------------------------------- reads
 
 
-def test_a_named_object_is_read_back_with_its_fields(sim, reads):
+def test_a_named_object_is_read_back_with_its_fields(kube: Kube, seeded: dict[str, str], reads) -> None:
+    ns = seeded["ns"]
     result, _ = reads
     outcome = result.result("read")
     assert not outcome.get("failed"), outcome.get("msg")
@@ -292,76 +303,86 @@ def test_a_named_object_is_read_back_with_its_fields(sim, reads):
     assert (found["kind"], found["api_version"], found["api_found"]) == ("ConfigMap", "v1", True)
     assert len(found["resources"]) == 1
     obj = found["resources"][0]
-    live = client.CoreV1Api(sim.client).read_namespaced_config_map("cm-a", NS)
+    live = kube.get("configmap", "cm-a", ns)
     assert obj["kind"] == "ConfigMap" and obj["apiVersion"] == "v1"
-    assert obj["metadata"]["name"] == "cm-a" and obj["metadata"]["namespace"] == NS
-    assert obj["metadata"]["uid"] == live.metadata.uid
-    assert obj["metadata"]["resourceVersion"] == live.metadata.resource_version
-    assert obj["metadata"]["labels"] == {"app": "web", "tier": "front"} == live.metadata.labels
-    assert obj["data"] == {"key": "value-of-cm-a"} == live.data
+    assert obj["metadata"]["name"] == "cm-a" and obj["metadata"]["namespace"] == ns
+    assert obj["metadata"]["uid"] == live["metadata"]["uid"]
+    assert obj["metadata"]["resourceVersion"] == live["metadata"]["resourceVersion"]
+    assert obj["metadata"]["labels"] == {APP: "web", TIER: "front"} == live["metadata"]["labels"]
+    assert obj["data"] == {"key": "value-of-cm-a"} == live["data"]
     # A name that does not exist is found nowhere, and that is not a failure.
     missing = outcome["results"][5]
     assert missing["api_found"] is True and missing["resources"] == []
 
 
-def test_a_list_by_label_selector_returns_exactly_the_matching_objects(sim, reads):
-    result, entries = reads
+def test_a_list_by_label_selector_returns_exactly_the_matching_objects(
+    kube: Kube, seeded: dict[str, str], reads
+) -> None:
+    ns, other = seeded["ns"], seeded["other"]
+    result, events = reads
     outcome = result.result("read")
     assert not outcome.get("failed"), outcome.get("msg")
     results = outcome["results"]
-    assert names(results[1]) == [f"{NS}/cm-a", f"{NS}/cm-b"]
-    assert names(results[2]) == [f"{NS}/cm-a"]
-    assert names(results[3]) == sorted([f"{NS}/cm-a", f"{NS}/cm-b", f"{OTHER_NS}/cm-d"])
-    assert names(results[4]) == [f"{NS}/cm-c"]
+    assert names(results[1]) == [f"{ns}/cm-a", f"{ns}/cm-b"]
+    assert names(results[2]) == [f"{ns}/cm-a"]
+    assert names(results[3]) == sorted([f"{ns}/cm-a", f"{ns}/cm-b", f"{other}/cm-d"])
+    assert names(results[4]) == [f"{ns}/cm-c"]
     # The same selectors, asked of the API directly, answer the same objects.
-    core = client.CoreV1Api(sim.client)
-    direct = core.list_config_map_for_all_namespaces(label_selector="app=web").items
-    assert names(results[3]) == sorted(f"{m.metadata.namespace}/{m.metadata.name}" for m in direct)
+    direct = kube.json("get", "configmaps", "--all-namespaces", "-l", f"{APP}=web")["items"]
+    assert names(results[3]) == sorted(f"{m['metadata']['namespace']}/{m['metadata']['name']}" for m in direct)
     for listed in results[1]["resources"] + results[3]["resources"]:
-        assert listed["kind"] == "ConfigMap" and listed["metadata"]["labels"]["app"] == "web"
+        assert listed["kind"] == "ConfigMap" and listed["metadata"]["labels"][APP] == "web"
     # The selectors were sent to the API server, not applied after listing everything.
-    sent = [parse_qs(e["query"]).get("labelSelector") for e in entries if e["path"].endswith("/configmaps")]
-    assert ["app=web,tier=front"] in sent and ["app in (db)"] in sent, sent
+    sent = [
+        parse_qs(urlsplit(e["requestURI"]).query).get("labelSelector")
+        for e in events
+        if e["verb"] == "list" and (e.get("objectRef") or {}).get("resource") == "configmaps"
+    ]
+    assert [f"{APP}=web,{TIER}=front"] in sent and [f"{APP} in (db)"] in sent, sent
 
 
-def test_several_queries_in_one_task_answer_in_order(sim, reads):
+def test_several_queries_in_one_task_answer_in_order(seeded: dict[str, str], reads) -> None:
+    ns, other = seeded["ns"], seeded["other"]
     result, _ = reads
     outcome = result.result("order")
     assert not outcome.get("failed"), outcome.get("msg")
     answered = [(r["kind"], r["api_version"], r["api_found"], names(r)) for r in outcome["results"]]
     assert answered == [
-        ("Namespace", "v1", True, [OTHER_NS]),
-        ("ConfigMap", "v1", True, [f"{NS}/cm-c"]),
-        ("ServiceMonitor", "monitoring.coreos.com/v1", False, []),
+        ("Namespace", "v1", True, [other]),
+        ("ConfigMap", "v1", True, [f"{ns}/cm-c"]),
+        ("Widget", MISSING_API, False, []),
         ("Deployment", "apps/v1", True, []),
-        ("Secret", "v1", True, [f"{NS}/plain"]),
-        ("ConfigMap", "v1", True, [f"{OTHER_NS}/cm-d"]),
+        ("Secret", "v1", True, [f"{ns}/plain"]),
+        ("ConfigMap", "v1", True, [f"{other}/cm-d"]),
     ]
     assert outcome["results"][5]["resources"][0]["data"] == {"key": "value-of-cm-d"}
 
 
-def test_a_secret_is_returned_without_its_values(sim, reads):
+def test_a_secret_is_returned_without_its_values(kube: Kube, seeded: dict[str, str], reads) -> None:
+    ns = seeded["ns"]
     result, _ = reads
     outcome = result.result("secrets")
     assert not outcome.get("failed"), outcome.get("msg")
     named, in_namespace, by_label = outcome["results"]
-    assert names(named) == [f"{NS}/creds"]
-    assert names(in_namespace) == sorted(f"{NS}/{n}" for n in ("applied-creds", "creds", "plain", "px-applied-creds"))
-    assert names(by_label) == [f"{NS}/creds"]
-    live = client.CoreV1Api(sim.client).read_namespaced_secret("creds", NS)
-    assert sorted(live.data) == ["password", "token"]  # the values are there, in the API
+    assert names(named) == [f"{ns}/creds"]
+    assert names(in_namespace) == sorted(f"{ns}/{n}" for n in ("applied-creds", "creds", "plain", "px-applied-creds"))
+    assert names(by_label) == [f"{ns}/creds"]
+    live = kube.get("secret", "creds", ns)
+    assert sorted(live["data"]) == ["password", "token"]  # the values are there, in the API
     for found in (named, in_namespace, by_label):
         for secret in found["resources"]:
             assert secret["kind"] == "Secret"
             assert "data" not in secret and "stringData" not in secret, sorted(secret)
-    assert named["resources"][0]["metadata"]["uid"] == live.metadata.uid
+    assert named["resources"][0]["metadata"]["uid"] == live["metadata"]["uid"]
     assert named["resources"][0]["type"] == "Opaque"
     for value in SECRET_VALUES:
         for shown in (value, b64(value)):
             assert shown not in result.stdout and shown not in result.stderr, f"{shown!r} in the -vvv output"
 
 
-def test_a_secret_applied_with_kubectl_or_px_airflow_apply_shows_no_value_in_its_annotations(sim, reads):
+def test_a_secret_applied_with_kubectl_or_px_airflow_apply_shows_no_value_in_its_annotations(
+    kube: Kube, seeded: dict[str, str], reads
+) -> None:
     """`kubectl apply` and px.airflow.apply keep the manifest, values included, in an annotation."""
     result, _ = reads
     outcome = result.result("applied secrets")
@@ -369,41 +390,47 @@ def test_a_secret_applied_with_kubectl_or_px_airflow_apply_shows_no_value_in_its
     for found, value in zip(outcome["results"], (APPLIED_TOKEN, PX_APPLIED_TOKEN), strict=True):
         (secret,) = found["resources"]
         assert "data" not in secret and "stringData" not in secret
+        live = kube.get("secret", secret["metadata"]["name"], seeded["ns"])
+        assert value in json.dumps(live["metadata"]["annotations"])  # the API keeps the copy
         for shown in (value, b64(value)):
             assert shown not in json.dumps(secret), f"a value of {secret['metadata']['name']} is returned: {secret}"
             assert shown not in result.stdout and shown not in result.stderr
 
 
-def test_a_kind_whose_crd_is_not_installed_answers_api_found_false(bare):
-    result, entries = bare
+def test_a_kind_whose_api_group_is_not_served_answers_api_found_false(seeded: dict[str, str], reads) -> None:
+    result, _ = reads
     outcome = result.result("crds")
     assert not outcome.get("failed"), outcome.get("msg")
-    monitors, classes, namespace = outcome["results"]
-    assert monitors == {
-        "kind": "ServiceMonitor",
-        "api_version": "monitoring.coreos.com/v1",
-        "api_found": False,
-        "resources": [],
-    }
-    assert classes["api_found"] is False and classes["resources"] == []
-    assert namespace["api_found"] is True and names(namespace) == [NS]
-    assert not [e for e in entries if e["method"] in WRITE_METHODS]
+    widgets, classes, namespace = outcome["results"]
+    assert widgets == {"kind": "Widget", "api_version": MISSING_API, "api_found": False, "resources": []}
+    assert classes == {"kind": "WidgetClass", "api_version": MISSING_API, "api_found": False, "resources": []}
+    assert namespace["api_found"] is True and names(namespace) == [seeded["ns"]]
 
 
-def test_volume_snapshots_without_the_snapshot_crds_answer_api_found_false(bare):
-    """VolumeSnapshot is a CRD kind too (kubernetes-csi/external-snapshotter), not a built-in one."""
-    result, _ = bare
+def test_volume_snapshot_kinds_are_served_by_the_installed_snapshot_crds(
+    kube: Kube, seeded: dict[str, str], reads
+) -> None:
+    """VolumeSnapshot is a CRD kind (kubernetes-csi/external-snapshotter); Portworx's cluster has the CRDs."""
+    assert kube.get("crd", "volumesnapshots.snapshot.storage.k8s.io") is not None
+    result, _ = reads
     outcome = result.result("snapshots")
     assert not outcome.get("failed"), outcome.get("msg")
-    for found in outcome["results"]:
-        assert (found["kind"], found["api_found"], found["resources"]) == ("VolumeSnapshot", False, [])
+    listed, named, snapclass, no_class = outcome["results"]
+    for found in (listed, named):
+        assert (found["kind"], found["api_found"], found["resources"]) == ("VolumeSnapshot", True, [])
+    (found,) = snapclass["resources"]
+    live = kube.get("volumesnapshotclass", "px-csi-snapclass")
+    assert snapclass["api_found"] is True and found["driver"] == live["driver"] == "pxd.portworx.com"
+    assert found["metadata"]["uid"] == live["metadata"]["uid"]
+    assert no_class["api_found"] is True and no_class["resources"] == []
 
 
 # ---------------------------------------------------------------- waits
 
 
-def test_waiting_for_a_deployment_and_a_statefulset_that_become_ready(sim, waits):
-    result, entries = waits
+def test_waiting_for_a_deployment_and_a_statefulset_that_become_ready(kube: Kube, seeded: dict[str, str], waits):
+    ns = seeded["ns"]
+    result, events = waits
     outcome = result.result("ready")
     assert not outcome.get("failed"), outcome.get("msg")
     deployment, statefulset, configmap = outcome["results"]
@@ -412,34 +439,40 @@ def test_waiting_for_a_deployment_and_a_statefulset_that_become_ready(sim, waits
     assert web["metadata"]["name"] == "slow-web" and web["status"]["readyReplicas"] == 2
     assert web["status"]["availableReplicas"] == 2
     assert db["metadata"]["name"] == "slow-db" and db["status"]["readyReplicas"] == 2
-    assert names(configmap) == [f"{NS}/cm-a"]
+    assert names(configmap) == [f"{ns}/cm-a"]
     # Each was read more than once: they were not ready yet when the module first looked.
-    for plural, name in (("deployments", "slow-web"), ("statefulsets", "slow-db")):
-        path = f"/apis/apps/v1/namespaces/{NS}/{plural}/{name}"
-        assert len([e for e in entries if e["method"] == "GET" and e["path"] == path]) >= 2, path
-    assert task_seconds(result, "ready") < 30
-    apps = client.AppsV1Api(sim.client)
-    assert apps.read_namespaced_deployment("slow-web", NS).status.ready_replicas == 2
-    assert apps.read_namespaced_stateful_set("slow-db", NS).status.ready_replicas == 2
+    for resource, name in (("deployments", "slow-web"), ("statefulsets", "slow-db")):
+        reads_of = [
+            e
+            for e in events
+            if e["verb"] == "get" and e["objectRef"].get("resource") == resource and e["objectRef"].get("name") == name
+        ]
+        assert len(reads_of) >= 2, (resource, name)
+    assert task_seconds(result, "ready") < 60
+    assert kube.get("deployment", "slow-web", ns)["status"]["readyReplicas"] == 2
+    assert kube.get("statefulset", "slow-db", ns)["status"]["readyReplicas"] == 2
 
 
-def test_waiting_for_a_deployment_that_never_gets_ready_times_out_and_explains(sim, waits):
+def test_waiting_for_a_deployment_that_never_gets_ready_times_out_and_explains(
+    kube: Kube, seeded: dict[str, str], waits
+) -> None:
+    ns = seeded["ns"]
     result, _ = waits
     outcome = result.result("never")
     assert outcome.get("failed") is True
     message = outcome["msg"]
-    assert f"Timed out after {NEVER_TIMEOUT} s waiting for Deployment {NS}/never-web" in message, message
+    assert f"Timed out after {NEVER_TIMEOUT} s waiting for Deployment {ns}/never-web" in message, message
     # The explanation: the Deployment's conditions and its pod, which runs but is not Ready.
-    assert f"Deployment {NS}/never-web:" in message, message
+    assert f"Deployment {ns}/never-web:" in message, message
     assert "condition Available=False" in message, message
-    assert "pod never-web-" in message, message
+    assert "pod never-web-" in message and "phase Running" in message, message
     seconds = task_seconds(result, "never")
-    assert NEVER_TIMEOUT <= seconds < NEVER_TIMEOUT + 5, seconds
-    status = client.AppsV1Api(sim.client).read_namespaced_deployment("never-web", NS).status
-    assert not status.ready_replicas
+    assert NEVER_TIMEOUT <= seconds < NEVER_TIMEOUT + 8, seconds
+    status = kube.get("deployment", "never-web", ns)["status"]
+    assert not status.get("readyReplicas")
 
 
-def test_check_mode_skips_waits(waits):
+def test_check_mode_skips_waits(waits) -> None:
     result, _ = waits
     outcome = result.result("never in check mode")
     assert not outcome.get("failed"), outcome.get("msg")
@@ -447,27 +480,27 @@ def test_check_mode_skips_waits(waits):
     assert task_seconds(result, "never in check mode") < 10
 
 
-def test_wait_without_a_name_fails_naming_the_query_and_writes_nothing(bad_queries):
-    result, entries = bad_queries
+def test_wait_without_a_name_fails_naming_the_query_and_writes_nothing(reads) -> None:
+    result, events = reads
     outcome = result.result("wait without a name")
     assert outcome.get("failed") is True
     assert "queries[1]" in outcome["msg"] and "wait" in outcome["msg"] and "name" in outcome["msg"], outcome["msg"]
     assert "Deployment" in outcome["msg"]
-    assert not [e for e in entries if e["method"] in WRITE_METHODS]
+    assert events and {e["verb"] for e in events} <= READ_VERBS  # the play it ran in wrote nothing
 
 
-def test_name_and_label_selectors_together_fail_naming_the_query_and_write_nothing(bad_queries):
-    result, entries = bad_queries
+def test_name_and_label_selectors_together_fail_naming_the_query_and_write_nothing(reads) -> None:
+    result, events = reads
     outcome = result.result("name and selectors")
     assert outcome.get("failed") is True
     message = outcome["msg"]
     assert "queries[0]" in message and "name" in message and "label_selectors" in message, message
-    assert not [e for e in entries if e["method"] in WRITE_METHODS]
+    assert events and {e["verb"] for e in events} <= READ_VERBS
 
 
-def test_the_module_sends_no_write_request(reads, waits, bad_queries, bare):
-    entries = [e for run in (reads, waits, bad_queries, bare) for e in run[1]]
-    assert len([e for e in entries if e["method"] == "GET"]) > 20  # the log holds the module's reads
-    assert sorted({e["method"] for e in entries}) == ["GET"], [
-        (e["method"], e["path"]) for e in entries if e["method"] != "GET"
+def test_the_module_sends_no_write_request(reads, waits) -> None:
+    events = [e for run in (reads, waits) for e in run[1]]
+    assert len(events) > 20  # the log holds the module's reads
+    assert {e["verb"] for e in events} <= READ_VERBS, [
+        (e["verb"], e["requestURI"]) for e in events if e["verb"] not in READ_VERBS
     ]
