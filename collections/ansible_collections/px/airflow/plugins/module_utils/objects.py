@@ -116,10 +116,10 @@ class Objects:
             if not pending:
                 break
             if time.time() > deadline:
-                details = "\n".join(self.explain(obj, latest.get(label(obj)) or {}) for obj in pending)
+                details = [self.explain(obj, latest.get(label(obj)) or {}) for obj in pending]
                 raise PxAirflowError(
                     "Timed out after %d s waiting for %s.\n%s"
-                    % (timeout, ", ".join(label(o) for o in pending), details)
+                    % (timeout, ", ".join(label(o) for o in pending), "\n".join(details + self._node_lines()))
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 2.0)
@@ -166,19 +166,39 @@ class Objects:
         return "\n".join(lines)
 
     def _pod_lines(self, namespace, pod):
+        status = pod.get("status") or {}
         states = []
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        for cs in status.get("containerStatuses") or []:
             for state, detail in (cs.get("state") or {}).items():
                 if state != "running":
                     states.append(
                         "%s %s: %s %s" % (cs.get("name"), state, detail.get("reason", ""), detail.get("message", ""))
                     )
-        lines = [
-            "  pod %s phase %s %s"
-            % (pod["metadata"]["name"], (pod.get("status") or {}).get("phase"), "; ".join(states))
-        ]
-        if states:
+        conditions = {c.get("type"): c for c in status.get("conditions") or []}
+        scheduled, ready = conditions.get("PodScheduled") or {}, conditions.get("Ready") or {}
+        notes = list(states)
+        if scheduled.get("status") == "False":
+            notes.append("not scheduled: %s %s" % (scheduled.get("reason", ""), scheduled.get("message", "")))
+        # Running but not Ready (a readiness probe that fails): its log says why as often as a crash's does.
+        unready = status.get("phase") == "Running" and ready.get("status") == "False"
+        if unready and not states:
+            notes.append("not ready: %s %s" % (ready.get("reason", ""), ready.get("message", "")))
+        lines = ["  pod %s phase %s %s" % (pod["metadata"]["name"], status.get("phase"), "; ".join(notes))]
+        if states or unready:
             lines.extend("    log: %s" % line for line in self._log_tail(namespace, pod["metadata"]["name"]))
+        return lines
+
+    def _node_lines(self):
+        """The nodes that are not Ready (a stopped kubelet, a node out of resources): pods wait for them."""
+        lines = []
+        for node in self._list_quietly("/api/v1/nodes"):
+            conditions = {c.get("type"): c for c in (node.get("status") or {}).get("conditions") or []}
+            ready = conditions.get("Ready") or {}
+            if ready.get("status") != "True":
+                lines.append(
+                    "node %s NotReady: %s %s"
+                    % (node["metadata"]["name"], ready.get("reason", "no Ready condition"), ready.get("message", ""))
+                )
         return lines
 
     def _log_tail(self, namespace, name, lines=10):
