@@ -50,8 +50,13 @@ class Audit:
         agent: str | None = None,
         user: str | None = None,
         namespace: str | None = None,
+        impersonated: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Completed requests logged after `since`; `agent` matches the User-Agent's start."""
+        """Completed requests logged after `since`; `agent` matches the User-Agent's start.
+
+        `impersonated` keeps the requests made as that user (K8S_AUTH_IMPERSONATE_USER): a run that
+        impersonates a user of its own is told apart from everything else on the shared cluster.
+        """
         found = []
         with open(self.path, "rb") as log:
             log.seek(since)
@@ -68,6 +73,8 @@ class Audit:
             if user is not None and event.get("user", {}).get("username") != user:
                 continue
             if namespace is not None and (event.get("objectRef") or {}).get("namespace") != namespace:
+                continue
+            if impersonated is not None and (event.get("impersonatedUser") or {}).get("username") != impersonated:
                 continue
             found.append(event)
         return found
