@@ -1,8 +1,19 @@
-"""DAG sync benchmark against kubesim --run-pods: 2,000 files / 20 MB.
+"""DAG sync benchmark on the local real cluster (px-cluster): 2,000 files / 20 MB onto a ReadWriteMany claim.
 
-Prints: dag_sync_full_requests, dag_sync_full_bytes, dag_sync_full_seconds, dag_sync_incremental_bytes,
-dag_sync_incremental_bytes_ratio (one file changed, bytes sent / a tar of the whole tree, which is
-what kubernetes.core.k8s_cp streams; target < 1%), dag_sync_noop_writes (target 0).
+    .venv/bin/python bench/dag_sync_bench.py
+
+Prints:
+- dag_sync_full_requests: requests of the first sync (audit log, the benchmark's own user).
+- dag_sync_full_bytes: bytes px.airflow.dag_sync sent to the API server for it, on the wire (TLS
+  records through a counting CONNECT proxy: headers, bodies, handshakes), with the file content it
+  reports beside them.
+- dag_sync_full_seconds: its wall time, ansible-playbook's start-up and the sync Job's pod included.
+- dag_sync_incremental_bytes, dag_sync_incremental_bytes_ratio: one file changed, the bytes sent on
+  the wire / a tar of the whole tree (what kubernetes.core.k8s_cp streams). Target < 1%.
+- dag_sync_noop_writes: writes of a third, unchanged sync (audit log). Target 0.
+
+Everything lives in a namespace of its own, on a StorageClass of its own (reclaim policy Delete,
+so the volume's directory goes with the claim); both are deleted afterwards.
 """
 
 from __future__ import annotations
@@ -10,20 +21,16 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from kubesim_harness import start_kubesim  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from realcluster import CLUSTER_DIR, CONTEXT, CountingProxy, Identity, Kube, playbook, unique, wait_gone
 
-VENV_BIN = Path(sys.executable).parent
 FILES, TOTAL = 2000, 20 * 1024 * 1024
-WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+IMAGE = "localhost/px-airflow/python:3.11-slim"
 
 
 def make_tree(root: Path) -> None:
@@ -42,98 +49,110 @@ def tar_size(root: Path) -> int:
     return buffer.tell()
 
 
-def sync(kubeconfig: Path, src: Path) -> tuple[dict, float]:
-    play = [
-        {
-            "hosts": "localhost",
-            "gather_facts": False,
-            "tasks": [
-                {
-                    "px.airflow.apply": {
-                        "kubeconfig": str(kubeconfig),
-                        "definitions": [
-                            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}},
-                            {
-                                "apiVersion": "v1",
-                                "kind": "PersistentVolumeClaim",
-                                "metadata": {"name": "dags", "namespace": "bench"},
-                                "spec": {
-                                    "accessModes": ["ReadWriteMany"],
-                                    "storageClassName": "px-bench",
-                                    "resources": {"requests": {"storage": "1Gi"}},
-                                },
-                            },
-                        ],
-                    }
-                },
-                {
-                    "px.airflow.dag_sync": {
-                        "kubeconfig": str(kubeconfig),
-                        "src": str(src),
-                        "namespace": "bench",
-                        "pvc": "dags",
-                        "timeout": 600,
-                    },
-                    "register": "s",
-                },
-                {
-                    "ansible.builtin.copy": {
-                        "content": "{{ s | to_json }}",
-                        "dest": str(src.parent / "result.json"),
-                        "mode": "0644",
-                    }
-                },
-            ],
-        }
-    ]
+def sync_playbook(identity: Identity, proxy: CountingProxy, src: Path, namespace: str) -> Path:
+    """One dag_sync task (nothing else crosses the proxy) and its result saved as JSON."""
+    task = {
+        "px.airflow.dag_sync": {
+            "kubeconfig": str(identity.kubeconfig),
+            "context": CONTEXT,
+            "proxy": proxy.url,
+            "src": str(src),
+            "namespace": namespace,
+            "pvc": "dags",
+            "image": IMAGE,
+            "timeout": 600,
+        },
+        "register": "s",
+    }
+    save = {"ansible.builtin.copy": {"content": "{{ s | to_json }}", "dest": str(src.parent / "result.json")}}
     path = src.parent / "sync.yml"
-    path.write_text(json.dumps(play))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("K8S_AUTH_", "ANSIBLE_"))}
-    env.update(PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), str(path)], cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    elapsed = time.monotonic() - started
-    if proc.returncode != 0:
-        raise SystemExit(proc.stdout[-4000:])
-    return json.loads((src.parent / "result.json").read_text()), elapsed
+    path.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [task, save]}]))
+    return path
 
 
 def main() -> int:
+    kube = Kube(CLUSTER_DIR / "kubeconfig")
+    name = unique("bench-dags")
+    storage_class = f"px-{name}"
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         src = tmp_path / "dags"
         make_tree(src)
         full_copy = tar_size(src)
-        sim = start_kubesim(tmp_path / "sim", "--portworx", "healthy", "--run-pods")
+        identity = Identity(kube, name, tmp_path)
+        proxy: CountingProxy | None = None
+        volumes: list[str] = []
         try:
-            from kubernetes import client
-
-            client.StorageV1Api(sim.api_client()).create_storage_class(
-                {"metadata": {"name": "px-bench"}, "provisioner": "pxd.portworx.com", "parameters": {"repl": "1"}}
+            identity.create()
+            audit, user = kube.audit, identity.user
+            kube.create(
+                {
+                    "apiVersion": "storage.k8s.io/v1",
+                    "kind": "StorageClass",
+                    "metadata": {"name": storage_class},
+                    "provisioner": "pxd.portworx.com",
+                    "parameters": {"repl": "1", "sharedv4": "true"},
+                    "reclaimPolicy": "Delete",
+                    "volumeBindingMode": "Immediate",
+                }
             )
-            mark = sim.mark()
-            result, seconds = sync(sim.kubeconfig, src)
-            entries = sim.requests(mark)
-            print(f"dag_sync_full_requests: {len(entries)}")
-            sent = sum(e.get("bytes_in", 0) for e in entries)
-            print(f"dag_sync_full_bytes: {sent} (file content {result['bytes_sent']})")
-            print(f"dag_sync_full_seconds: {seconds:.2f} (includes ansible-playbook start-up)")
+            kube.create_namespace(name)
+            claim = {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "dags", "namespace": name},
+                "spec": {
+                    "storageClassName": storage_class,
+                    "accessModes": ["ReadWriteMany"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            }
+            kube.create(claim)
+            bound = kube.wait_for(
+                "the dags claim to bind",
+                lambda: (c := kube.get("pvc", "dags", name)) and c["status"].get("phase") == "Bound" and c,
+                120,
+            )
+            volumes.append(bound["spec"]["volumeName"])
+            proxy = CountingProxy(identity.server)
+            path = sync_playbook(identity, proxy, src, name)
+
+            def sync() -> tuple[dict, float, list[dict], int]:
+                mark, sent = audit.mark(), proxy.sent
+                _, seconds = playbook(path)
+                return (
+                    json.loads((tmp_path / "result.json").read_text()),
+                    seconds,
+                    audit.requests(mark, user=user),
+                    proxy.sent - sent,
+                )
+
+            result, seconds, requests, sent = sync()
+            print(f"dag_sync_full_requests: {len(requests)}", flush=True)
+            print(f"dag_sync_full_bytes: {sent} (file content {result['bytes_sent']}, on the wire)", flush=True)
+            print(f"dag_sync_full_seconds: {seconds:.2f} (ansible-playbook's start-up and the Job's pod included)")
             changed = src / "team_03" / "dag_0003.py"
             changed.write_text(changed.read_text() + "# changed\n")
-            mark = sim.mark()
-            result, _ = sync(sim.kubeconfig, src)
-            entries = sim.requests(mark)
-            sent = sum(e.get("bytes_in", 0) for e in entries)
-            print(f"dag_sync_incremental_bytes: {sent}")
+            result, _, requests, sent = sync()
+            if result["modified"] != ["team_03/dag_0003.py"]:
+                raise SystemExit(f"the incremental sync changed {result['modified']}, not team_03/dag_0003.py")
+            print(f"dag_sync_incremental_bytes: {sent} ({len(requests)} requests)")
             print(f"dag_sync_incremental_bytes_ratio: {sent / full_copy:.4f} (full copy as a tar: {full_copy} bytes)")
-            mark = sim.mark()
-            sync(sim.kubeconfig, src)
-            writes = [e for e in sim.requests(mark) if e["method"] in WRITES]
-            print(f"dag_sync_noop_writes: {len(writes)}")
+            mark = audit.mark()
+            result, _, _, _ = sync()
+            writes = audit.writes(mark, user=user)
+            if writes:
+                print(f"  writes of an unchanged sync: {audit.describe(writes)}")
+            print(f"dag_sync_noop_writes: {len(writes)}", flush=True)
         finally:
-            sim.stop()
+            if proxy:
+                proxy.close()
+            kube.run("delete", "namespace", name, "--ignore-not-found", "--wait=false", check=False)
+            wait_gone(kube, f"namespace {name}", lambda: kube.get("namespace", name), 300)
+            for volume in volumes:
+                wait_gone(kube, f"volume {volume}", lambda v=volume: kube.get("pv", v), 120)
+            kube.run("delete", "storageclass", storage_class, "--ignore-not-found", check=False)
+            identity.delete()
     return 0
 
 
