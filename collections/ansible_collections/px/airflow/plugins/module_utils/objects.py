@@ -195,9 +195,17 @@ class Objects:
             conditions = {c.get("type"): c for c in (node.get("status") or {}).get("conditions") or []}
             ready = conditions.get("Ready") or {}
             if ready.get("status") != "True":
+                taints = [
+                    "%s:%s" % (t.get("key"), t.get("effect")) for t in (node.get("spec") or {}).get("taints") or []
+                ]
                 lines.append(
-                    "node %s NotReady: %s %s"
-                    % (node["metadata"]["name"], ready.get("reason", "no Ready condition"), ready.get("message", ""))
+                    "node %s NotReady: %s %s%s"
+                    % (
+                        node["metadata"]["name"],
+                        ready.get("reason", "no Ready condition"),
+                        ready.get("message", ""),
+                        " (taints: %s)" % ", ".join(taints) if taints else "",
+                    )
                 )
         return lines
 

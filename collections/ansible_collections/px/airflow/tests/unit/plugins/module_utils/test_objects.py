@@ -53,9 +53,10 @@ def pod(phase, conditions, container_state=None):
     return {"metadata": {"name": "web-1"}, "status": status}
 
 
-def node(name, status, reason, message):
+def node(name, status, reason, message, taints=()):
     return {
         "metadata": {"name": name},
+        "spec": {"taints": [{"key": key, "effect": effect} for key, effect in taints]},
         "status": {"conditions": [{"type": "Ready", "status": status, "reason": reason, "message": message}]},
     }
 
@@ -80,7 +81,13 @@ def test_a_timeout_names_the_notready_nodes_and_why_a_pod_is_not_scheduled():
             "/api/v1/namespaces/web/events": {"items": []},
             "/api/v1/nodes": {
                 "items": [
-                    node("n1", "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."),
+                    node(
+                        "n1",
+                        "Unknown",
+                        "NodeStatusUnknown",
+                        "Kubelet stopped posting node status.",
+                        [("node.kubernetes.io/unreachable", "NoSchedule")],
+                    ),
                     node("n2", "True", "KubeletReady", "kubelet is posting ready status"),
                 ]
             },
@@ -88,7 +95,10 @@ def test_a_timeout_names_the_notready_nodes_and_why_a_pod_is_not_scheduled():
     )
     assert message.startswith("Timed out after 0 s waiting for Deployment web/web.")
     assert "pod web-1 phase Pending not scheduled: Unschedulable 0/2 nodes are available" in message
-    assert "node n1 NotReady: NodeStatusUnknown Kubelet stopped posting node status." in message
+    assert (
+        "node n1 NotReady: NodeStatusUnknown Kubelet stopped posting node status. "
+        "(taints: node.kubernetes.io/unreachable:NoSchedule)" in message
+    )
     assert "n2" not in message
 
 
