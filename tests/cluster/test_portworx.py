@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from .kube import PX_CLUSTER, ROOT, Kube, claim, pod, unique
+from .kube import MODULE_AGENT, PX_CLUSTER, ROOT, Kube, claim, pod, site_playbook, unique
 
 DRIVER = "pxd.portworx.com"
 PX_NS = "portworx"
@@ -528,6 +528,15 @@ def test_absent_mode_leaves_no_trace_and_claims_wait(
     assert info["csi"] is False and info["storage_cluster"] is None and info["phase"] is None
     assert info["api_service"] is False and info["stork"] is False and info["provisioners"] == []
     assert kube.get("csidriver", DRIVER) is None
+    # The storage role stops before creating anything, saying what to do.
+    names = {f"storage_{c}_class": {"name": unique(f"px-absent-{c}")} for c in ("db", "shared", "scratch")}
+    mark = kube.audit.mark()
+    role = site_playbook(cluster_dir, "--tags", "storage", "-e", json.dumps(names))
+    assert role.returncode != 0
+    assert "Portworx is not installed in this cluster" in role.stdout and "Nothing was created" in role.stdout
+    written = [e for e in kube.audit.writes(mark, agent=MODULE_AGENT) if e["objectRef"]["resource"] == "storageclasses"]
+    assert written == [], kube.audit.describe(written)
+    assert all(kube.get("storageclass", n["name"]) is None for n in names.values())
     sc = px_class()
     kube.create(claim("waits", sc), namespace=namespace)
     kube.wait_for("ExternalProvisioning", lambda: events(kube, namespace, "waits", "ExternalProvisioning"), 60)
