@@ -9,7 +9,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 help:
 	@echo "make setup     - install everything into .venv (and Debian packages when root)"
 	@echo "make test      - run every gate: ruff, ansible-lint, sanity, units, cluster, pytest"
-	@echo "make deploy    - deploy the stack and demo-test it (site.yml; on kubesim when no cluster is configured)"
+	@echo "make deploy    - deploy the stack and demo-test it (site.yml; on the local real cluster when none is configured)"
 	@echo "make lint|sanity|units|pytest - one gate"
 	@echo "make cluster   - build (first time) and start the local real Kubernetes (px-cluster up)"
 	@echo "make cluster-down [PURGE=1] - stop it (PURGE=1 also removes its data)"

@@ -1,7 +1,10 @@
 """Bad input gets a clear error, naming the input and what to do, before anything is written.
 
-The cases are batched into one playbook run (each task ignore_errors) against one kubesim, and
-kubesim's request log shows that the whole run wrote nothing.
+On the local real cluster: the cases are batched into one playbook run (each task ignore_errors),
+and the API server's audit log shows that the whole run wrote nothing. The playbook connects as
+px-admin impersonating a user of its own, so its requests (px.airflow's modules and
+kubernetes.core's alike) are told apart from those of tests running at the same time. A namespace
+being deleted is a real Terminating namespace, held by a ConfigMap with a finalizer of ours.
 """
 
 from __future__ import annotations
@@ -9,11 +12,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from cluster.kube import MODULE_AGENT, Kube, unique
 from helpers import ansible_env, run_playbook
-from kubernetes import client
-from kubesim_harness import start_kubesim
-
-K8S = {"kubeconfig": "{{ lookup('env', 'SIM_KUBECONFIG') }}", "context": "kubesim"}
 
 # (task name, module or role, arguments, text the message must contain)
 CASES = [
@@ -60,73 +60,73 @@ CASES = [
     (
         "secret rotate db password",
         "px.airflow.secrets",
-        {"name": "s", "namespace": "airflow", "keys": [{"name": "p", "kind": "db_password"}], "rotate": ["p"]},
+        {"name": "s", "namespace": "NS", "keys": [{"name": "p", "kind": "db_password"}], "rotate": ["p"]},
         "ALTER ROLE",
     ),
     (
         "secret value missing",
         "px.airflow.secrets",
-        {"name": "s", "namespace": "airflow", "keys": [{"name": "v", "kind": "value"}]},
+        {"name": "s", "namespace": "NS", "keys": [{"name": "v", "kind": "value"}]},
         "keys.v has kind=value but no value",
     ),
     (
         "secret duplicate key",
         "px.airflow.secrets",
-        {"name": "s", "namespace": "airflow", "keys": [{"name": "a"}, {"name": "a"}]},
+        {"name": "s", "namespace": "NS", "keys": [{"name": "a"}, {"name": "a"}]},
         "keys lists a more than once",
     ),
     (
         "secret short password",
         "px.airflow.secrets",
-        {"name": "s", "namespace": "airflow", "keys": [{"name": "p", "kind": "password", "length": 4}]},
+        {"name": "s", "namespace": "NS", "keys": [{"name": "p", "kind": "password", "length": 4}]},
         "length must be at least 12",
     ),
     (
         "secret unknown kind",
         "px.airflow.secrets",
-        {"name": "s", "namespace": "airflow", "keys": [{"name": "p", "kind": "rsa"}]},
+        {"name": "s", "namespace": "NS", "keys": [{"name": "p", "kind": "rsa"}]},
         "kind",
     ),
     (
         "sync missing src",
         "px.airflow.dag_sync",
-        {"src": "/nonexistent/dags", "namespace": "airflow", "pvc": "af-dags"},
+        {"src": "/nonexistent/dags", "namespace": "NS", "pvc": "af-dags"},
         "src /nonexistent/dags is not a directory",
     ),
     (
         "sync keep zero",
         "px.airflow.dag_sync",
-        {"src": "SRC_OK", "namespace": "airflow", "pvc": "af-dags", "keep_versions": 0},
+        {"src": "SRC_OK", "namespace": "NS", "pvc": "af-dags", "keep_versions": 0},
         "keep_versions must be at least 1",
     ),
     (
         "sync file limit too big",
         "px.airflow.dag_sync",
-        {"src": "SRC_OK", "namespace": "airflow", "pvc": "af-dags", "max_file_size": 5000000},
+        {"src": "SRC_OK", "namespace": "NS", "pvc": "af-dags", "max_file_size": 5000000},
         "max_file_size must be between 1 and",
     ),
     (
         "sync empty image",
         "px.airflow.dag_sync",
-        {"src": "SRC_OK", "namespace": "airflow", "pvc": "af-dags", "image": " "},
+        {"src": "SRC_OK", "namespace": "NS", "pvc": "af-dags", "image": " "},
         "image must name an image with python3",
     ),
     (
         "sync dag with syntax error",
         "px.airflow.dag_sync",
-        {"src": "SRC_BROKEN", "namespace": "airflow", "pvc": "af-dags", "validate": True},
+        {"src": "SRC_BROKEN", "namespace": "NS", "pvc": "af-dags", "validate": True},
         "broken.py",
     ),
     (
         "sync oversized file",
         "px.airflow.dag_sync",
-        {"src": "SRC_BIG", "namespace": "airflow", "pvc": "af-dags"},
+        {"src": "SRC_BIG", "namespace": "NS", "pvc": "af-dags"},
         "big.csv is 600000 bytes, above the limit of 524288 bytes",
     ),
     (
         "sync symlink outside",
         "px.airflow.dag_sync",
-        {"src": "SRC_LINK", "namespace": "airflow", "pvc": "af-dags"},
+        {"src": "SRC_LINK", "namespace": "NS", "pvc": "af-dags"},
         "outside src",
     ),
     (
@@ -185,15 +185,30 @@ ROLE_CASES = [
         {"storage_backend": "ceph"},
         "storage_backend must be one of: portworx, generic, got: ceph",
     ),
-    ("role empty airflow image", "airflow", {"airflow_image_tag": ""}, "must not be empty"),
-    ("role malformed dags size", "airflow", {"airflow_dags_size": "5 gigs"}, "got 5 gigs"),
+    (
+        "role empty airflow image",
+        "airflow",
+        {"airflow_image_tag": ""},
+        "airflow_image_tag: 'apache/airflow:' is not a valid image reference",
+    ),
+    (
+        "role malformed dags size",
+        "airflow",
+        {"airflow_dags_size": "5 gigs"},
+        "airflow_dags_size: '5 gigs' is not a Kubernetes quantity",
+    ),
     (
         "role secret in airflow config",
         "airflow",
         {"airflow_config": {"core": {"fernet_key": "x"}}},
-        "must not carry secrets",
+        "airflow_config.core.fernet_key: '(hidden)' is a secret",
     ),
-    ("role malformed database size", "postgres", {"postgres_storage_size": "lots"}, "got 'lots'"),
+    (
+        "role malformed database size",
+        "postgres",
+        {"postgres_storage_size": "lots"},
+        "postgres_storage_size: 'lots' is not a Kubernetes quantity",
+    ),
     (
         "role external db without host",
         "postgres",
@@ -204,17 +219,22 @@ ROLE_CASES = [
         "role zero replicas",
         "airflow",
         {"airflow_replicas": {"api_server": 0, "scheduler": 1, "dag_processor": 1, "triggerer": 1}},
-        "airflow_replicas",
+        "airflow_replicas.api_server: 0 is less than 1",
     ),
-    ("role wrong type", "postgres", {"postgres_wait_timeout": "soon"}, "postgres_wait_timeout"),
+    (
+        "role wrong type",
+        "postgres",
+        {"postgres_wait_timeout": "soon"},
+        "argument 'postgres_wait_timeout' is of type str and we were unable to convert to int",
+    ),
 ]
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    instance = start_kubesim(tmp_path_factory.mktemp("bad-sim"), "--portworx", "healthy")
-    yield instance
-    instance.stop()
+def run_as(kube: Kube) -> tuple[str, dict]:
+    """px-admin's connection options, impersonating a user of this run's own (in system:masters, so
+    nothing is refused for want of rights): the audit log tells its requests from other tests'."""
+    name = unique("bad-inputs")
+    return name, {**kube.module_auth(), "impersonate_user": name, "impersonate_groups": ["system:masters"]}
 
 
 def sources(tmp_path):
@@ -233,13 +253,14 @@ def sources(tmp_path):
     return {"SRC_OK": str(ok), "SRC_BROKEN": str(broken), "SRC_BIG": str(big), "SRC_LINK": str(link)}
 
 
-def test_bad_inputs_fail_clearly_and_write_nothing(sim, playbook, tmp_path):
-    paths = sources(tmp_path)
+def test_bad_inputs_fail_clearly_and_write_nothing(kube: Kube, namespace: str, playbook, tmp_path):
+    identity, auth = run_as(kube)
+    paths = {**sources(tmp_path), "NS": namespace}
     tasks = []
     for name, module, args, _expected in CASES:
         args = {k: paths.get(v, v) if isinstance(v, str) else v for k, v in args.items()}
         if module != "px.airflow.portworx_info" or "kubeconfig" not in args:
-            args = {**K8S, **args} if module != "px.airflow.dag_run" else args
+            args = {**auth, **args} if module != "px.airflow.dag_run" else args
         tasks.append({"name": name, module: args, "ignore_errors": True})
     for name, role, role_vars, _expected in ROLE_CASES:
         # A role stops at its first failure, as it does for a user: block/rescue lets the next case run.
@@ -251,12 +272,14 @@ def test_bad_inputs_fail_clearly_and_write_nothing(sim, playbook, tmp_path):
         {
             "hosts": "localhost",
             "gather_facts": False,
-            "module_defaults": {"group/px.airflow.k8s": K8S, "group/kubernetes.core.k8s": K8S},
+            "module_defaults": {"group/px.airflow.k8s": auth, "group/kubernetes.core.k8s": auth},
+            # Should a role get past its checks, it would write to this test's namespace only.
+            "vars": {"airflow_namespace": namespace, "postgres_namespace": namespace},
             "tasks": tasks,
         }
     ]
-    before = sim.mark()
-    result = run_playbook(playbook(json.dumps(play)), env=ansible_env(SIM_KUBECONFIG=str(sim.kubeconfig)), timeout=900)
+    before = kube.audit.mark()
+    result = run_playbook(playbook(json.dumps(play)), env=ansible_env(), timeout=900)
     failures, all_messages = {}, []
     for play_ in result.data["plays"]:
         for task in play_["tasks"]:
@@ -276,27 +299,52 @@ def test_bad_inputs_fail_clearly_and_write_nothing(sim, playbook, tmp_path):
             problems.append(f"{name}: expected {expected!r} in some failure")
     assert problems == [], "\n".join(problems)
     assert len(CASES) + len(ROLE_CASES) >= 30
-    writes = [r for r in sim.requests(before) if r["method"] in ("POST", "PUT", "PATCH", "DELETE")]
-    assert writes == [], [(w["method"], w["path"]) for w in writes]
+    # The run did reach the cluster (discovery for the unknown kind, reads), and wrote nothing there.
+    sent = kube.audit.requests(before, impersonated=identity)
+    assert {e["userAgent"].split("/")[0] for e in sent} >= {MODULE_AGENT}, "no request of px.airflow logged"
+    writes = kube.audit.writes(before, impersonated=identity)
+    assert writes == [], kube.audit.describe(writes)
     assert "pw-123456" not in result.stdout
 
 
-def test_a_namespace_being_deleted_is_reported_by_name(sim, playbook):
-    api = sim.api_client()
-    core = client.CoreV1Api(api)
-    core.create_namespace({"metadata": {"name": "leaving"}})
-    # A finalizer keeps something in the namespace, so it stays Terminating.
-    core.create_namespaced_config_map("leaving", {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})
-    core.delete_namespace("leaving")
+@pytest.fixture
+def terminating(kube: Kube):
+    """A namespace held in Terminating by a ConfigMap with a finalizer; the finalizer goes afterwards."""
+    name = unique("leaving")
+    kube.create_namespace(name)
+    held = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "held", "namespace": name, "finalizers": ["px.airflow.test/hold"]},
+    }
+    kube.create(held)
+    try:
+        kube.delete("namespace", name, wait=False)
+        kube.wait_for(
+            f"namespace {name} Terminating, its ConfigMap marked for deletion",
+            lambda: (
+                (kube.get("namespace", name) or {}).get("status", {}).get("phase") == "Terminating"
+                and (kube.get("configmap", "held", name) or {}).get("metadata", {}).get("deletionTimestamp")
+            ),
+            60,
+        )
+        yield name
+    finally:
+        kube.run("patch", "configmap", "held", "-n", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}',
+                 check=False)  # fmt: skip
+        kube.wait_for(f"namespace {name} to be gone", lambda: kube.get("namespace", name) is None, 120)
+
+
+def test_a_namespace_being_deleted_is_reported_by_name(kube: Kube, terminating: str, playbook):
     task = {
         "name": "apply",
         "px.airflow.apply": {
-            **K8S,
+            **kube.module_auth(),
             "definitions": [
                 {
                     "apiVersion": "v1",
                     "kind": "ConfigMap",
-                    "metadata": {"name": "x", "namespace": "leaving"},
+                    "metadata": {"name": "x", "namespace": terminating},
                     "data": {"a": "b"},
                 }
             ],
@@ -304,7 +352,12 @@ def test_a_namespace_being_deleted_is_reported_by_name(sim, playbook):
         "ignore_errors": True,
     }
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]
-    result = run_playbook(playbook(json.dumps(play)), env=ansible_env(SIM_KUBECONFIG=str(sim.kubeconfig)))
+    before = kube.audit.mark()
+    result = run_playbook(playbook(json.dumps(play)), env=ansible_env())
     message = result.result("apply")["msg"]
-    assert "create ConfigMap leaving/x" in message and "403" in message and "being terminated" in message
-    core.patch_namespaced_config_map("held", "leaving", {"metadata": {"finalizers": None}})
+    assert f"create ConfigMap {terminating}/x" in message, message
+    assert "403" in message and "being terminated" in message, message
+    # The API server refused the create: nothing landed in the namespace.
+    refused = kube.audit.writes(before, agent=MODULE_AGENT, user="px-admin", namespace=terminating)
+    assert [e["responseStatus"]["code"] for e in refused] == [403], kube.audit.describe(refused)
+    assert kube.get("configmap", "x", terminating) is None

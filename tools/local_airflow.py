@@ -1,5 +1,5 @@
 """A real Airflow 3 (api-server, scheduler with the LocalExecutor, dag-processor) on a real local
-PostgreSQL, for tests and for the main job's kubesim mode.
+PostgreSQL, for tests that need Airflow without a cluster.
 
 Every server is started so that the PID kept is the server's own, and stopped by that PID with
 bounded waits. Nothing here talks to Kubernetes.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything px.airflow's deploy and test suite need on a fresh machine:
 #   - Debian packages the tests need (PostgreSQL server), when run as root on Debian;
-#   - a virtual environment at .venv/ with the pinned Python requirements, kubesim and px-cluster;
+#   - a virtual environment at .venv/ with the pinned Python requirements and px-cluster;
 #   - the Ansible collection dependencies (requirements.yml): from Galaxy where it is reachable,
 #     otherwise out of the PyPI package `ansible`, which bundles them;
 #   - an offline stand-in for ansible-test's pip bootstrap script.
@@ -44,8 +44,8 @@ debian_packages() {
 python_env() {
   local stamp=$VENV/.px-requirements.sha256
   local want
-  want=$(cat requirements.txt tools/kubesim/pyproject.toml tools/cluster/pyproject.toml | sha256sum | cut -d' ' -f1)
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/kubesim" ] && [ -x "$VENV/bin/px-cluster" ]; then
+  want=$(cat requirements.txt tools/cluster/pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/px-cluster" ]; then
     say "virtual environment .venv is up to date"
     return
   fi
@@ -53,9 +53,8 @@ python_env() {
   say "installing Python requirements into .venv (about a minute)"
   "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip 2>&1 | quiet_pip
   "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt 2>&1 | quiet_pip
-  "$VENV/bin/pip" install -q --disable-pip-version-check -e tools/kubesim 2>&1 | quiet_pip
   "$VENV/bin/pip" install -q --disable-pip-version-check -e tools/cluster 2>&1 | quiet_pip
-  "$VENV/bin/python" -c 'import ansible, kubernetes, kubernetes_validate, airflow, kubesim, px_cluster' \
+  "$VENV/bin/python" -c 'import ansible, kubernetes, kubernetes_validate, airflow, px_cluster' \
     || { echo "setup: the Python requirements did not install; see the pip output above" >&2; exit 1; }
   echo "$want" > "$stamp"
 }

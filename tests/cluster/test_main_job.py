@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def _env(tmp_home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def deployed(kube: Kube, cluster_dir: Path, tmp_path_factory) -> dict:
+def deployed(kube: Kube, cluster_dir: Path, tmp_path_factory) -> Iterator[dict]:
     home = tmp_path_factory.mktemp("home")
     report = ROOT / "out" / "demo-junit.xml"
     report.unlink(missing_ok=True)
@@ -48,7 +49,10 @@ def deployed(kube: Kube, cluster_dir: Path, tmp_path_factory) -> dict:
     proc = subprocess.run(
         [str(ROOT / "tools" / "deploy.sh")], cwd=ROOT, env=_env(home), capture_output=True, text=True, timeout=2400
     )
-    return {"proc": proc, "since": since, "report": report, "home": home}
+    yield {"proc": proc, "since": since, "report": report, "home": home}
+    # Purged afterwards, as a user would: two stacks do not fit the node's 2 CPUs (950m of requests each).
+    purge = site_playbook(cluster_dir, "-e", f"px_namespace={NS}", "-e", "purge=true", name="teardown.yml")
+    assert purge.returncode == 0, purge.stdout[-3000:]
 
 
 def test_deploy_with_nothing_configured_runs_on_the_local_real_cluster(deployed):

@@ -12,8 +12,8 @@ the CSI driver `pxd.portworx.com`, what the CSI sidecars and the snapshot contro
   StorageCluster's and StorageNodes' status, and Stork's scheduler name `stork`;
 - kube.py: the API plumbing (watch caches with resourceVersion resumption, a work queue, events).
 
-It ports what kubesim's simulated Portworx did (tools/kubesim/kubesim/portworx.py and the volume and
-snapshot controllers), so the storage role's tests keep their meaning on a real cluster.
+It plays what Portworx shows through the Kubernetes API and does to volumes, so the storage role's
+tests keep their meaning on a real cluster.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Refusals are the gRPC errors the driver answers CreateVolume with; the external-provisioner puts
 them in the claim's ProvisioningFailed event as `failed to provision volume with StorageClass "<sc>":
-rpc error: code = <Code> desc = <text>`. Ported from kubesim (health; `repl` above the online
-storage nodes) and from libopenstorage/openstorage (csi/controller.go CreateVolume, resolveSharedSpec;
+rpc error: code = <Code> desc = <text>`. The rules: Portworx's health, `repl` above the online
+storage nodes, and libopenstorage/openstorage's (csi/controller.go CreateVolume, resolveSharedSpec;
 api/spec/spec_handler.go SpecFromOpts for the parameters' syntax).
 """
 
