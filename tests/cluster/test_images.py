@@ -65,15 +65,17 @@ def _psql(kube: Kube, namespace: str, host: str, password: str, sql: str) -> tup
     name = unique("psql")
     spec = pod(
         name,
-        ["sh", "-c", f'PGPASSWORD="{password}" psql -h {host} -U owner -d things -tAc "{sql}"; echo "rc=$?"'],
+        ["sh", "-c", f'PGPASSWORD="{password}" psql -h {host} -U owner -d things -tAc "{sql}" 2>&1; echo "rc=$?"'],
         image=f"{REG}/postgres:17.11",
     )
     spec["spec"]["containers"][0]["securityContext"]["runAsUser"] = 999
     kube.apply(spec, namespace=namespace)
     kube.wait_pod_done(name, namespace, timeout=120)
-    out = kube.run("logs", name, "-n", namespace, check=False)
-    lines = out.strip().splitlines()
-    return "\n".join(lines[:-1]), lines[-1] if lines else ""
+    # stderr goes into stdout in the pod, so the status line is the last line in order; find it
+    # by its prefix all the same, so a reordering can never swap output and status.
+    lines = kube.run("logs", name, "-n", namespace, check=False).strip().splitlines()
+    status = [line for line in lines if line.startswith("rc=")]
+    return "\n".join(line for line in lines if not line.startswith("rc=")), status[-1] if status else ""
 
 
 def test_postgres_initialises_once_keeps_its_data_and_checks_passwords(kube: Kube, restricted: str):
