@@ -156,11 +156,10 @@ def test_a_run_and_a_purge_with_the_installed_playbooks(installed, kube: Kube):
         assert kube.get("deployment", "af-scheduler", namespace) is None
         namespace_labels = kube.get("namespace", namespace)["metadata"]["labels"]
         assert namespace_labels["pod-security.kubernetes.io/enforce"] == "restricted"
-        kube.wait_for(
-            "the database claim to bind",
-            lambda: (kube.get("pvc", "data-af-postgresql-0", namespace) or {}).get("status", {}).get("phase") == "Bound",
-            timeout=180,
-        )
+        def bound() -> bool:
+            return (kube.get("pvc", "data-af-postgresql-0", namespace) or {}).get("status", {}).get("phase") == "Bound"
+
+        kube.wait_for("the database claim to bind", bound, timeout=180)
         volume = kube.get("pvc", "data-af-postgresql-0", namespace)["spec"]["volumeName"]
     finally:
         down = _playbook(installed, kube, "teardown", "-e", f"px_namespace={namespace}", "-e", "purge=true")
