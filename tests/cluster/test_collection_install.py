@@ -156,6 +156,7 @@ def test_a_run_and_a_purge_with_the_installed_playbooks(installed, kube: Kube):
         assert kube.get("deployment", "af-scheduler", namespace) is None
         namespace_labels = kube.get("namespace", namespace)["metadata"]["labels"]
         assert namespace_labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
         def bound() -> bool:
             return (kube.get("pvc", "data-af-postgresql-0", namespace) or {}).get("status", {}).get("phase") == "Bound"
 
