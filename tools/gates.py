@@ -2,7 +2,7 @@
 """Runs px.airflow's test gates and prints one result line per gate with its wall time.
 
 Gates: ruff, ansible-lint (production profile), ansible-test sanity, docs (antsibull-docs lint of
-the module and role docs), ansible-test units, cluster
+the module and role docs, and their version_added), ansible-test units, cluster
 (``px-cluster up``: builds the local real Kubernetes from upstream sources the first time, starts it,
 imports the local images), and pytest over the repo-level tests under tests/. Exits non-zero if
 any gate fails. The last line counts the test cases of the units and pytest gates:
@@ -66,8 +66,10 @@ def gate_sanity(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
 
 
 def gate_docs(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
-    lint = ["antsibull-docs", "lint-collection-docs", "--plugin-docs", "--validate-collection-refs", "all"]
-    return [lint + ["--disallow-unknown-collection-refs", "."]], COLLECTION, None
+    lint = ["antsibull-docs", "lint-collection-docs", "--plugin-docs"]
+    refs = ["--validate-collection-refs", "all", "--disallow-unknown-collection-refs"]
+    versions = ["python", str(ROOT / "tools" / "check_version_added.py"), "."]
+    return [[*lint, *refs, "."], versions], COLLECTION, None
 
 
 def gate_units(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
