@@ -7,6 +7,7 @@ antsibull-docs lints the schema, markup and references, not the versions. Rules:
 - an option's (or return value's) ``version_added`` is newer than its module's or role's and no newer
   than galaxy.yml's; an option that came with its module or role states none.
 
+It also reports argument_specs that are not valid YAML, which antsibull-docs skips without a word.
 Prints one line per problem and exits 1 if there is any.
 
     .venv/bin/python tools/check_version_added.py [COLLECTION_DIR]
@@ -73,7 +74,11 @@ def check(collection: Path) -> list[str]:
         if path.name == "__init__.py":
             continue
         where = str(path.relative_to(collection))
-        docs = _module_docs(path)
+        try:
+            docs = _module_docs(path)
+        except yaml.YAMLError as error:
+            problems.append(f"{where}: DOCUMENTATION or RETURN is not valid YAML: {' '.join(str(error).split())}")
+            continue
         doc = docs.get("DOCUMENTATION")
         if not isinstance(doc, dict):
             problems.append(f"{where}: no DOCUMENTATION")
@@ -89,7 +94,11 @@ def check(collection: Path) -> list[str]:
         _walk(docs.get("RETURN"), f"{where} RETURN", version, ceiling, problems)
     for path in sorted((collection / "roles").glob("*/meta/argument_specs.yml")):
         where = str(path.relative_to(collection))
-        specs = (yaml.safe_load(path.read_text()) or {}).get("argument_specs", {})
+        try:
+            specs = (yaml.safe_load(path.read_text()) or {}).get("argument_specs", {})
+        except yaml.YAMLError as error:  # antsibull-docs skips a role whose specs do not parse
+            problems.append(f"{where}: not valid YAML: {' '.join(str(error).split())}")
+            continue
         for entry, spec in specs.items():
             floor = _version(spec.get("version_added", "0.1.0")) or Version("0.1.0")
             _walk(spec.get("options"), f"{where} {entry}", floor, ceiling, problems)
