@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs px.airflow's test gates and prints one result line per gate with its wall time.
 
-Gates: ruff, ansible-lint (production profile), ansible-test sanity, ansible-test units, cluster
+Gates: ruff, ansible-lint (production profile), ansible-test sanity, docs (antsibull-docs lint of
+the module and role docs, and their version_added), ansible-test units, cluster
 (``px-cluster up``: builds the local real Kubernetes from upstream sources the first time, starts it,
 imports the local images), and pytest over the repo-level tests under tests/. Exits non-zero if
 any gate fails. The last line counts the test cases of the units and pytest gates:
@@ -64,6 +65,13 @@ def gate_sanity(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
     return [["ansible-test", "sanity", "--venv", "--python", py, "--color", "no"]], COLLECTION, None
 
 
+def gate_docs(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
+    lint = ["antsibull-docs", "lint-collection-docs", "--plugin-docs"]
+    refs = ["--validate-collection-refs", "all", "--disallow-unknown-collection-refs"]
+    versions = ["python", str(ROOT / "tools" / "check_version_added.py"), "."]
+    return [[*lint, *refs, "."], versions], COLLECTION, None
+
+
 def gate_units(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
     junit = COLLECTION / "tests" / "output" / "junit"
@@ -88,6 +96,7 @@ GATES = {
     "ruff": gate_ruff,
     "ansible-lint": gate_lint,
     "sanity": gate_sanity,
+    "docs": gate_docs,
     "units": gate_units,
     "cluster": gate_cluster,
     "pytest": gate_pytest,

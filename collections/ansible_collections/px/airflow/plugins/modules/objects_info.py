@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: objects_info
 short_description: Read several Kubernetes objects or lists in one task, optionally waiting until they are ready
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Answers each query in O(queries), in order, with the objects found, in one module run (one
     C(kubernetes.core.k8s_info) task per query costs a module start each).
