@@ -69,7 +69,9 @@ def gate_docs(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
     lint = ["antsibull-docs", "lint-collection-docs", "--plugin-docs"]
     refs = ["--validate-collection-refs", "all", "--disallow-unknown-collection-refs"]
     versions = ["python", str(ROOT / "tools" / "check_version_added.py"), "."]
-    return [[*lint, *refs, "."], versions], COLLECTION, None
+    # The changelog's fragments and changelog.yaml are well-formed (CHANGELOG.rst is generated from them).
+    changelog = ["antsibull-changelog", "lint"]
+    return [[*lint, *refs, "."], versions, changelog], COLLECTION, None
 
 
 def gate_units(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
