@@ -174,7 +174,11 @@ ALONE = [
     ("timeout that is not a number", {"airflow_wait_timeout": "soon"}, ["airflow_wait_timeout"]),
     ("replicas given as a string", {"airflow_replicas": "scheduler=2"}, ["airflow_replicas"]),
     ("config given as a string", {"airflow_config": "core.parallelism=3"}, ["airflow_config"]),
-    ("database name not an identifier", {"postgres_database": "air-flow"}, ["postgres_database (air-flow)", "SQL"]),
+    (
+        "database name not an identifier",
+        {"postgres_database": "air-flow"},
+        ["postgres_database: 'air-flow' is not an SQL identifier"],
+    ),
 ]
 
 
