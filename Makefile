@@ -4,13 +4,13 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup test lint sanity units pytest deploy teardown bench clean cluster cluster-down cluster-status
+.PHONY: help setup test lint sanity units integration pytest deploy teardown bench clean cluster cluster-down cluster-status
 
 help:
 	@echo "make setup     - install everything into .venv (and Debian packages when root)"
-	@echo "make test      - run every gate: ruff, ansible-lint, sanity, units, cluster, pytest"
+	@echo "make test      - run every gate: ruff, ansible-lint, sanity, units, cluster, integration, pytest"
 	@echo "make deploy    - deploy the stack and demo-test it (site.yml; on the local real cluster when none is configured)"
-	@echo "make lint|sanity|units|pytest - one gate"
+	@echo "make lint|sanity|units|integration|pytest - one gate (integration needs the local cluster up)"
 	@echo "make cluster   - build (first time) and start the local real Kubernetes (px-cluster up)"
 	@echo "make cluster-down [PURGE=1] - stop it (PURGE=1 also removes its data)"
 
@@ -28,6 +28,9 @@ sanity:
 
 units:
 	$(VENV)/bin/python tools/gates.py --only units
+
+integration:
+	$(VENV)/bin/python tools/gates.py --only integration
 
 pytest:
 	$(VENV)/bin/python tools/gates.py --only pytest
