@@ -4,13 +4,13 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup test lint sanity docs-lint units pytest docs deploy teardown bench clean cluster cluster-down cluster-status
+.PHONY: help setup test lint sanity docs-lint units integration pytest docs deploy teardown bench clean cluster cluster-down cluster-status
 
 help:
 	@echo "make setup     - install everything into .venv (and Debian packages when root)"
-	@echo "make test      - run every gate: ruff, ansible-lint, sanity, docs, units, cluster, pytest"
+	@echo "make test      - run every gate: ruff, ansible-lint, sanity, docs, units, cluster, integration, pytest"
 	@echo "make deploy    - deploy the stack and demo-test it (site.yml; on the local real cluster when none is configured)"
-	@echo "make lint|sanity|docs-lint|units|pytest - one gate"
+	@echo "make lint|sanity|docs-lint|units|integration|pytest - one gate (integration needs the local cluster up)"
 	@echo "make docs      - build the collection's HTML docs site into out/docs (antsibull-docs, Sphinx)"
 	@echo "make cluster   - build (first time) and start the local real Kubernetes (px-cluster up)"
 	@echo "make cluster-down [PURGE=1] - stop it (PURGE=1 also removes its data)"
@@ -35,6 +35,9 @@ docs:
 
 units:
 	$(VENV)/bin/python tools/gates.py --only units
+
+integration:
+	$(VENV)/bin/python tools/gates.py --only integration
 
 pytest:
 	$(VENV)/bin/python tools/gates.py --only pytest

@@ -4,8 +4,9 @@
 Gates: ruff, ansible-lint (production profile), ansible-test sanity, docs (antsibull-docs lint of
 the module and role docs, and their version_added), ansible-test units, cluster
 (``px-cluster up``: builds the local real Kubernetes from upstream sources the first time, starts it,
-imports the local images), and pytest over the repo-level tests under tests/. Exits non-zero if
-any gate fails. The last line counts the test cases of the units and pytest gates:
+imports the local images), ansible-test integration (the collection's targets against that cluster:
+out/cluster, or PX_CLUSTER_DIR when set), and pytest over the repo-level tests under tests/. Exits
+non-zero if any gate fails. The last line counts the test cases of the units and pytest gates:
 ``tests: N passed, N failed, N skipped``.
 
     .venv/bin/python tools/gates.py [--only GATE ...] [--skip GATE ...] [-- PYTEST ARGS]
@@ -14,6 +15,7 @@ any gate fails. The last line counts the test cases of the units and pytest gate
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -86,6 +88,32 @@ def gate_cluster(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
     return [["px-cluster", "up", "--dir", str(OUT / "cluster")]], ROOT, None
 
 
+def cluster_dir() -> Path:
+    """The local cluster the tests talk to: PX_CLUSTER_DIR when set (as the repo's pytest files read it)."""
+    return Path(os.environ["PX_CLUSTER_DIR"]) if os.environ.get("PX_CLUSTER_DIR") else OUT / "cluster"
+
+
+def gate_integration(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
+    """ansible-test integration --local: the targets of group px_cluster against the local cluster.
+
+    ansible-test passes no K8S_AUTH_* variable through to the playbooks it runs, so the cluster is
+    named in tests/integration/integration_config.yml (written here, not committed), which
+    ansible-test gives every target as variables; each target sets module_defaults from them.
+    """
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    config = COLLECTION / "tests" / "integration" / "integration_config.yml"
+    kubeconfig = cluster_dir() / "kubeconfig"
+    config.write_text(
+        "# Written by tools/gates.py: the cluster the integration targets talk to.\n"
+        f"px_it_kubeconfig: {json.dumps(str(kubeconfig))}\npx_it_context: px-local\n"
+    )
+    # No JUnit count: ansible-test's junit callback makes each task a test case and counts a task
+    # failing inside a block's rescue (an expected refusal) as a failure. ansible-test itself fails
+    # when no target matches, and exits non-zero when any target fails.
+    cmd = ["ansible-test", "integration", "--local", "--python", py, "--color", "no", "--continue-on-error"]
+    return [[*cmd, "px_cluster/"]], COLLECTION, None
+
+
 def gate_pytest(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
     junit = OUT / "pytest-junit.xml"
     if junit.exists():
@@ -101,6 +129,7 @@ GATES = {
     "docs": gate_docs,
     "units": gate_units,
     "cluster": gate_cluster,
+    "integration": gate_integration,
     "pytest": gate_pytest,
 }
 

@@ -1,0 +1,3 @@
+"""A helper module beside the DAGs, synced as it is."""
+
+VALUE = 1
