@@ -43,6 +43,21 @@ def _detail(body):
     return str(body)[:500]
 
 
+def proxy_failure(body, where):
+    """The Kubernetes API's own answer (a Status), when its service proxy could not reach Airflow.
+
+    The proxy answers 404 for a Service that does not exist and 503 when no ready pod backs it; the
+    body is then a Kubernetes Status, not Airflow's. Returns a message that says so, or None.
+    """
+    if not (isinstance(body, dict) and body.get("kind") == "Status"):
+        return None
+    return (
+        "The Kubernetes API could not reach Airflow's api-server at %s: %s. Check that the release is deployed "
+        "(px.airflow.site) and its api-server pods are ready (kubectl get pods), or point service or api_url "
+        "at it." % (where, body.get("message") or body.get("reason"))
+    )
+
+
 class DirectTransport:
     """HTTP straight to the api-server (api_url), the token as a bearer header."""
 
@@ -119,6 +134,8 @@ class AirflowClient:
                 "cluster's Secret." % (self.transport.where, username, status),
                 status=status,
             )
+        if status not in (200, 201) and proxy_failure(body, self.transport.where):
+            raise AirflowApiError(proxy_failure(body, self.transport.where), status=status)
         if status not in (200, 201) or not isinstance(body, dict) or "access_token" not in body:
             raise AirflowApiError(
                 "Airflow at %s did not issue a token (POST /auth/token answered %s: %s). Is this Airflow 3's "
@@ -132,7 +149,8 @@ class AirflowClient:
         status, answer = self.transport.request(method, path, body, self.token, accept)
         if status not in ok:
             raise AirflowApiError(
-                "%s %s at %s answered %s: %s" % (method, path, self.transport.where, status, _detail(answer)),
+                proxy_failure(answer, self.transport.where)
+                or "%s %s at %s answered %s: %s" % (method, path, self.transport.where, status, _detail(answer)),
                 status=status,
                 body=answer,
             )

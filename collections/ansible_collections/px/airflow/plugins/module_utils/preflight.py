@@ -320,7 +320,10 @@ class Preflight:
             return "must be more than zero"
         if resource in ("storage", "memory"):
             if re.match(r"^[0-9.]+$", str(value)):
-                return "has no unit, so Kubernetes reads it as %s bytes; give a unit such as %sGi" % (value, value)
+                return "has no unit, so Kubernetes reads it as %s bytes; give a unit (Mi or Gi), such as %sMi" % (
+                    value,
+                    value,
+                )
             if amount < MEBIBYTE:
                 return "is less than 1Mi"
         return None

@@ -66,6 +66,7 @@ BAD = [
     (check("px_release", "object_names", "1af", names=[]), ["'1af'", "starting with a letter"]),
     (check("px_release", "object_names", "Af", names=[]), ["'Af'", "not a valid release name"]),
     (check("size", "quantity", "10", resource="storage"), ["'10'", "no unit", "10 bytes"]),
+    (check("mem", "quantity", "512", resource="memory"), ["'512'", "no unit", "512 bytes", "such as 512Mi"]),
     (check("size", "quantity", "10GB", resource="storage"), ["'10GB'", "not a Kubernetes quantity"]),
     (check("size", "quantity", "-5Gi", resource="storage"), ["'-5Gi'", "more than zero"]),
     (check("size", "quantity", "100Ki", resource="storage"), ["'100Ki'", "less than 1Mi"]),
