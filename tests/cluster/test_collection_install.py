@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tarfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -139,33 +140,77 @@ def test_check_mode_of_the_installed_site_playbook_writes_nothing(installed, kub
     assert f"release af is not deployed in {namespace} yet" in proc.stdout
 
 
-def test_a_run_and_a_purge_with_the_installed_playbooks(installed, kube: Kube):
+def test_stages_given_as_a_string_still_run_the_preflight(installed, kube: Kube):
+    # `-e px_stages=storage,postgres` is a string: the stages it names are checked all the same,
+    # so kube-system is refused before anything is written.
+    user = unique("px-install-stages")
+    since = kube.audit.mark()
+    proc = _playbook(
+        installed,
+        kube,
+        "site",
+        "-e",
+        "px_namespace=kube-system",
+        "-e",
+        "px_stages=storage,postgres",
+        K8S_AUTH_IMPERSONATE_USER=user,
+        K8S_AUTH_IMPERSONATE_GROUPS="system:masters",
+    )
+    assert proc.returncode != 0
+    assert "px_namespace: 'kube-system' belongs to Kubernetes itself" in " ".join(proc.stdout.split())
+    assert kube.audit.writes(since, impersonated=user) == []
+
+
+def test_the_teardown_refuses_a_namespace_of_kubernetes_itself(installed, kube: Kube):
+    user = unique("px-install-teardown")
+    since = kube.audit.mark()
+    proc = _playbook(
+        installed,
+        kube,
+        "teardown",
+        "-e",
+        "px_namespace=kube-system",
+        "-e",
+        "purge=true",
+        K8S_AUTH_IMPERSONATE_USER=user,
+        K8S_AUTH_IMPERSONATE_GROUPS="system:masters",
+    )
+    assert proc.returncode != 0
+    assert "px_namespace: 'kube-system' belongs to Kubernetes itself" in " ".join(proc.stdout.split())
+    assert kube.audit.writes(since, impersonated=user) == []
+
+
+def test_a_deploy_demo_and_purge_with_the_installed_playbooks(installed, kube: Kube):
+    """The whole of px.airflow.site, demo-test included, then px.airflow.teardown -e purge=true."""
     namespace = unique("inst")
-    stages = json.dumps({"px_stages": ["storage", "postgres"], "px_namespace": namespace})
-    proc = _playbook(installed, kube, "site", "-e", stages)
+    report = installed["workdir"] / "demo-junit.xml"
+    proc = _playbook(installed, kube, "site", "-e", f"px_namespace={namespace}")
     try:
         assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-        sts = kube.get("statefulset", "af-postgresql", namespace)
-        assert sts is not None, "the postgres stage did not run"
-        labels = sts["metadata"]["labels"]
+        # The summary reports the demo's outcome and where its report went: the directory the
+        # playbook ran from, since no inventory set demo_junit_path.
+        assert "Demo-test: success (run " in proc.stdout and f"report in {report}" in proc.stdout
+        root = ET.parse(report).getroot()
+        suite = root if root.tag == "testsuite" else root.find("testsuite")
+        assert suite.get("failures") == "0" and int(suite.get("tests")) > 0
         # The labels every role shares (the _common role's), and the release's own.
+        labels = kube.get("statefulset", "af-postgresql", namespace)["metadata"]["labels"]
         assert labels["app.kubernetes.io/managed-by"] == "px.airflow"
         assert labels["app.kubernetes.io/part-of"] == "airflow"
         assert labels["app.kubernetes.io/instance"] == "af"
-        # The stages not asked for did not run.
-        assert kube.get("deployment", "af-scheduler", namespace) is None
         namespace_labels = kube.get("namespace", namespace)["metadata"]["labels"]
         assert namespace_labels["pod-security.kubernetes.io/enforce"] == "restricted"
-
-        def bound() -> bool:
-            return (kube.get("pvc", "data-af-postgresql-0", namespace) or {}).get("status", {}).get("phase") == "Bound"
-
-        kube.wait_for("the database claim to bind", bound, timeout=180)
-        volume = kube.get("pvc", "data-af-postgresql-0", namespace)["spec"]["volumeName"]
+        # The DAGs synced are the collection's own dags/ (the demo DAG), as installed.
+        state = kube.get("configmap", "af-dags-sync-state", namespace)
+        assert state is not None and "portworx_demo.py" in json.dumps(state["data"])
+        claims = kube.json("get", "pvc", "-n", namespace, "-l", "app.kubernetes.io/instance=af")["items"]
+        volumes = sorted(item["spec"]["volumeName"] for item in claims)
+        assert len(volumes) == 3, volumes
     finally:
         down = _playbook(installed, kube, "teardown", "-e", f"px_namespace={namespace}", "-e", "purge=true")
     assert down.returncode == 0, down.stdout[-6000:] + down.stderr[-2000:]
     assert kube.get("namespace", namespace) is None
-    # The database's volume (a Retain class) went with the purge, and the purge said so.
-    assert kube.get("pv", volume) is None
-    assert volume in down.stdout
+    # The claims' volumes (Retain classes) went with the purge, and the purge named them.
+    for volume in volumes:
+        assert kube.get("pv", volume) is None
+        assert volume in down.stdout
