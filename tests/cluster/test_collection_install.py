@@ -203,6 +203,10 @@ def test_a_deploy_demo_and_purge_with_the_installed_playbooks(installed, kube: K
         # The DAGs synced are the collection's own dags/ (the demo DAG), as installed.
         state = kube.get("configmap", "af-dags-sync-state", namespace)
         assert state is not None and "portworx_demo.py" in json.dumps(state["data"])
+        # Check mode on the deployed release: the demo only predicts its trigger, nothing fails.
+        again = _playbook(installed, kube, "site", "--check", "-e", f"px_namespace={namespace}")
+        assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-2000:]
+        assert "Check mode: nothing was changed" in again.stdout
         claims = kube.json("get", "pvc", "-n", namespace, "-l", "app.kubernetes.io/instance=af")["items"]
         volumes = sorted(item["spec"]["volumeName"] for item in claims)
         assert len(volumes) == 3, volumes
@@ -214,3 +218,31 @@ def test_a_deploy_demo_and_purge_with_the_installed_playbooks(installed, kube: K
     for volume in volumes:
         assert kube.get("pv", volume) is None
         assert volume in down.stdout
+
+
+def test_a_purge_in_a_shared_namespace_keeps_what_is_not_the_release(installed, kube: Kube, namespace: str):
+    """px_namespace_shared: the purge deletes the release's claims, Secrets and volumes, nothing else."""
+    kube.apply(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "theirs"}, "stringData": {"k": "v"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs"}, "data": {"k": "v"}},
+        namespace=namespace,
+    )
+    shared = json.dumps({"px_stages": ["storage", "postgres"], "px_namespace": namespace, "px_namespace_shared": True})
+    proc = _playbook(installed, kube, "site", "-e", shared)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+
+    def bound() -> bool:
+        return (kube.get("pvc", "data-af-postgresql-0", namespace) or {}).get("status", {}).get("phase") == "Bound"
+
+    kube.wait_for("the database claim to bind", bound, timeout=180)
+    volume = kube.get("pvc", "data-af-postgresql-0", namespace)["spec"]["volumeName"]
+    down = _playbook(installed, kube, "teardown", "-e", shared, "-e", "purge=true")
+    assert down.returncode == 0, down.stdout[-6000:] + down.stderr[-2000:]
+    # The release's data went: its claim, its Secret, its volume.
+    assert kube.get("pvc", "data-af-postgresql-0", namespace) is None
+    assert kube.get("secret", "af-postgresql", namespace) is None
+    assert kube.get("pv", volume) is None and volume in down.stdout
+    # What is not the release's stays, and so does the namespace.
+    assert kube.get("namespace", namespace) is not None
+    assert kube.get("secret", "theirs", namespace) is not None
+    assert kube.get("configmap", "theirs", namespace) is not None
