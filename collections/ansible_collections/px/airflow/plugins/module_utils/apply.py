@@ -164,10 +164,6 @@ def shown(obj, like):
     return obj
 
 
-def fingerprint(obj):
-    return hashlib.sha256(canonical(obj).encode("utf-8")).hexdigest()[:16]
-
-
 # ---------------------------------------------------------------------------- readiness
 
 

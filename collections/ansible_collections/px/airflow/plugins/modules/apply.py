@@ -83,7 +83,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils import apply as ap
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import build_api_client
+from ansible_collections.px.airflow.plugins.module_utils.client import MERGE_PATCH, build_api_client
 from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, InvalidInput
 from ansible_collections.px.airflow.plugins.module_utils.module import run_module
 from ansible_collections.px.airflow.plugins.module_utils.objects import Objects, label
@@ -95,7 +95,6 @@ ARGUMENT_SPEC = {
     "wait_timeout": {"type": "int", "default": 600},
     "sequential": {"type": "bool", "default": False},
 }
-MERGE_PATCH = "application/merge-patch+json"
 
 
 class Applier(Objects):

@@ -189,7 +189,6 @@ ARGUMENT_SPEC = {
 
 # A ConfigMap holds at most 1 MiB; base64 grows content by a third. Keep a margin for metadata.
 CONFIGMAP_PAYLOAD = 700 * 1024
-STATE_KEY = "manifest.json"
 VERSION_KEY = "version"
 LABEL = "px.airflow/dag-sync"
 
@@ -528,9 +527,6 @@ def state_data(version, files):
 def read_state(state):
     """(files, version) recorded in the state ConfigMap, or (None, None)."""
     data = (state or {}).get("data") or {}
-    if STATE_KEY in data:  # the single-key format of earlier versions
-        recorded = json.loads(data[STATE_KEY])
-        return recorded.get("files"), recorded.get("version")
     if VERSION_KEY not in data:
         return None, None
     files = {}
