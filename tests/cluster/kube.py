@@ -19,7 +19,7 @@ KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 CLUSTER_DIR = Path(os.environ.get("PX_CLUSTER_DIR", ROOT / "out" / "cluster"))
 PX_CLUSTER = ROOT / ".venv" / "bin" / "px-cluster"
-MODULE_AGENT = "px.airflow"  # the User-Agent px.airflow's modules send (module_utils/rest.py)
+MODULE_AGENT = "px.airflow"  # the User-Agent px.airflow's modules send (module_utils/transport.py)
 
 
 def unique(prefix: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.px.airflow.plugins.module_utils.errors import PxAirflowError
-from ansible_collections.px.airflow.plugins.module_utils.rest import RestError
+from ansible_collections.px.airflow.plugins.module_utils.transport import RestError
 
 COOKIE = "_token"
 

@@ -18,32 +18,6 @@ import json
 
 LAST_APPLIED = "px.airflow/last-applied"
 
-# (apiVersion, kind) -> (plural, namespaced) for built-in kinds the roles apply; others (custom
-# resources such as VolumeSnapshot, which may not be installed) are discovered.
-KNOWN_KINDS = {
-    ("v1", "Namespace"): ("namespaces", False),
-    ("v1", "ConfigMap"): ("configmaps", True),
-    ("v1", "Secret"): ("secrets", True),
-    ("v1", "Service"): ("services", True),
-    ("v1", "ServiceAccount"): ("serviceaccounts", True),
-    ("v1", "PersistentVolumeClaim"): ("persistentvolumeclaims", True),
-    ("v1", "PersistentVolume"): ("persistentvolumes", False),
-    ("v1", "Pod"): ("pods", True),
-    ("apps/v1", "Deployment"): ("deployments", True),
-    ("apps/v1", "StatefulSet"): ("statefulsets", True),
-    ("apps/v1", "DaemonSet"): ("daemonsets", True),
-    ("batch/v1", "Job"): ("jobs", True),
-    ("batch/v1", "CronJob"): ("cronjobs", True),
-    ("rbac.authorization.k8s.io/v1", "Role"): ("roles", True),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rolebindings", True),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("clusterroles", False),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ("clusterrolebindings", False),
-    ("networking.k8s.io/v1", "NetworkPolicy"): ("networkpolicies", True),
-    ("networking.k8s.io/v1", "Ingress"): ("ingresses", True),
-    ("policy/v1", "PodDisruptionBudget"): ("poddisruptionbudgets", True),
-    ("storage.k8s.io/v1", "StorageClass"): ("storageclasses", False),
-}
-
 
 def canonical(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
@@ -162,60 +136,3 @@ def shown(obj, like):
     if isinstance(like, dict) and isinstance(obj, dict):
         return {key: shown(obj.get(key), value) for key, value in like.items() if key in obj}
     return obj
-
-
-# ---------------------------------------------------------------------------- readiness
-
-
-def readiness(obj):
-    """(ready, failed_reason) of a workload as the API shows it; kinds without readiness are ready."""
-    kind = obj.get("kind")
-    status = obj.get("status") or {}
-    generation = (obj.get("metadata") or {}).get("generation")
-    observed = status.get("observedGeneration")
-    replicas = (obj.get("spec") or {}).get("replicas", 1)
-    if kind == "Deployment":
-        conditions = {c.get("type"): c for c in status.get("conditions") or []}
-        progressing = conditions.get("Progressing") or {}
-        if progressing.get("reason") == "ProgressDeadlineExceeded":
-            return False, "ProgressDeadlineExceeded: %s" % progressing.get("message", "")
-        ready = (
-            observed is not None
-            and observed >= (generation or 0)
-            and status.get("updatedReplicas", 0) == replicas
-            and status.get("availableReplicas", 0) == replicas
-            and status.get("readyReplicas", 0) == replicas
-            and status.get("replicas", 0) == replicas
-        )
-        return ready, None
-    if kind == "StatefulSet":
-        ready = (
-            observed is not None
-            and observed >= (generation or 0)
-            and status.get("readyReplicas", 0) == replicas
-            and status.get("updatedReplicas", 0) == replicas
-            and status.get("currentRevision") == status.get("updateRevision")
-        )
-        return ready, None
-    if kind == "DaemonSet":
-        desired = status.get("desiredNumberScheduled", 0)
-        return observed is not None and status.get("numberReady", 0) == desired and desired > 0, None
-    if kind == "Job":
-        conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
-        if "Failed" in conditions:
-            failed = conditions["Failed"]
-            return False, "%s: %s" % (failed.get("reason", "Failed"), failed.get("message", ""))
-        return "Complete" in conditions, None
-    if kind == "PersistentVolumeClaim":
-        return status.get("phase") == "Bound", None
-    if kind == "VolumeSnapshot":
-        error = status.get("error") or {}
-        if error.get("message") and not status.get("readyToUse"):
-            return False, "snapshot error: %s" % error["message"]
-        return status.get("readyToUse") is True, None
-    if kind == "Pod":
-        conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
-        if status.get("phase") == "Failed":
-            return False, "pod failed"
-        return conditions.get("Ready") == "True" or status.get("phase") == "Succeeded", None
-    return True, None

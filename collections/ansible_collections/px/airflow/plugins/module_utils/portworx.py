@@ -10,12 +10,12 @@ StorageCluster whose ``status.phase`` is Running (current operators) or Online (
 
 from __future__ import annotations
 
-from ansible_collections.px.airflow.plugins.module_utils.client import read_object, request_json
+from ansible_collections.px.airflow.plugins.module_utils.service import ref
 
 CSI_PROVISIONER = "pxd.portworx.com"
 INTREE_PROVISIONER = "kubernetes.io/portworx-volume"
 HEALTHY_PHASES = ("Running", "Online")
-STC_GROUP, STC_VERSION = "core.libopenstorage.org", "v1"
+STC_API = "core.libopenstorage.org/v1"
 
 
 def _image_version(image):
@@ -24,12 +24,9 @@ def _image_version(image):
     return None
 
 
-def _storage_cluster(client):
-    # A 404 (the CRD is not installed) answers None: no StorageCluster.
-    listing = read_object(
-        client, "/apis/%s/%s/storageclusters" % (STC_GROUP, STC_VERSION), "list Portworx StorageClusters"
-    )
-    items = (listing or {}).get("items") or []
+def _storage_cluster(service):
+    # A 404 (the CRD is not installed) answers []: no StorageCluster.
+    items = service.list(STC_API, "StorageCluster", what="list Portworx StorageClusters")
     if not items:
         return None
     # One StorageCluster per cluster is what the operator supports; prefer a healthy one if more.
@@ -37,41 +34,44 @@ def _storage_cluster(client):
     return items[0]
 
 
-def _storage_nodes(client, namespace):
-    listing = read_object(
-        client,
-        "/apis/%s/%s/namespaces/%s/storagenodes" % (STC_GROUP, STC_VERSION, namespace),
-        "list Portworx StorageNodes in %s" % namespace,
-    )
-    nodes = (listing or {}).get("items") or []
+def _storage_nodes(service, namespace):
+    nodes = service.list(STC_API, "StorageNode", namespace, what="list Portworx StorageNodes in %s" % namespace)
     online = [n for n in nodes if (n.get("status") or {}).get("phase") in ("Online", "Running")]
     return len(nodes), len(online)
 
 
-def _named_everywhere(client, path, name, kind):
-    query = [("fieldSelector", "metadata.name=%s" % name)]
-    listing = request_json(client, "GET", path, "list %s named %s" % (kind, name), query=query)
-    return (listing or {}).get("items") or []
-
-
-def detect(client):
-    """Return what the API shows of Portworx as a plain dict (the portworx_info result)."""
-    csi_driver = read_object(
-        client, "/apis/storage.k8s.io/v1/csidrivers/%s" % CSI_PROVISIONER, "read CSIDriver %s" % CSI_PROVISIONER
+def _named_everywhere(service, api_version, kind, name):
+    return service.list(
+        api_version, kind, field_selector="metadata.name=%s" % name, what="list %ss named %s" % (kind, name)
     )
-    stc = _storage_cluster(client)
+
+
+class PortworxInfoBackend:
+    """The portworx_info module's backend: what the API shows of Portworx, never a failure for its absence."""
+
+    def __init__(self, module, service):
+        self.service = service
+
+    def run(self):
+        return dict(detect(self.service), changed=False)
+
+
+def detect(service):
+    """Return what the API shows of Portworx as a plain dict (the portworx_info result)."""
+    csi_driver = service.get(ref("storage.k8s.io/v1", "CSIDriver", CSI_PROVISIONER))
+    stc = _storage_cluster(service)
     namespace = stc["metadata"]["namespace"] if stc else None
     phase = ((stc or {}).get("status") or {}).get("phase")
 
-    api_services = _named_everywhere(client, "/api/v1/services", "portworx-api", "Services")
+    api_services = _named_everywhere(service, "v1", "Service", "portworx-api")
     if namespace:
         api_services = [s for s in api_services if s["metadata"]["namespace"] == namespace] or api_services
     if not namespace and api_services:
         namespace = api_services[0]["metadata"]["namespace"]
 
-    stork = _named_everywhere(client, "/apis/apps/v1/deployments", "stork", "Deployments")
+    stork = _named_everywhere(service, "apps/v1", "Deployment", "stork")
 
-    nodes_total, nodes_online = _storage_nodes(client, namespace) if stc else (0, 0)
+    nodes_total, nodes_online = _storage_nodes(service, namespace) if stc else (0, 0)
 
     provisioners = []
     if csi_driver is not None:

@@ -25,6 +25,7 @@ extends_documentation_fragment:
   - px.airflow.k8s_auth
   - px.airflow.attributes
   - px.airflow.attributes.FULL
+  - px.airflow.wait
 options:
   definitions:
     description: The objects, each a complete manifest with C(apiVersion), C(kind) and C(metadata.name).
@@ -42,8 +43,9 @@ options:
     default: false
   wait_timeout:
     description: Seconds to wait (for all the objects together, or for each in turn with O(sequential=true)).
-    type: int
     default: 600
+  wait_sleep:
+    version_added: 0.2.0
   sequential:
     description:
       - With O(wait=true), apply each object and wait for it before applying the next, in the order
@@ -78,117 +80,24 @@ objects:
   sample: [{kind: Deployment, name: af-scheduler, namespace: airflow, action: unchanged}]
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.px.airflow.plugins.module_utils import apply as ap
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import MERGE_PATCH, build_api_client
-from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, InvalidInput
-from ansible_collections.px.airflow.plugins.module_utils.module import run_module
-from ansible_collections.px.airflow.plugins.module_utils.objects import Objects, label
+from ansible_collections.px.airflow.plugins.module_utils.module import run_backend
+from ansible_collections.px.airflow.plugins.module_utils.module_backends.apply import ApplyBackend
 
 ARGUMENT_SPEC = {
     "definitions": {"type": "list", "elements": "dict", "required": True},
     "namespace": {"type": "str"},
     "wait": {"type": "bool", "default": False},
     "wait_timeout": {"type": "int", "default": 600},
+    "wait_sleep": {"type": "int", "default": 2},
     "sequential": {"type": "bool", "default": False},
 }
 
 
-class Applier(Objects):
-    def __init__(self, module, client):
-        super().__init__(client)
-        self.module = module
-
-    def normalize(self, definitions):
-        objects = []
-        for index, obj in enumerate(definitions):
-            if not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind"):
-                raise InvalidInput("definitions[%d] needs apiVersion and kind" % index)
-            if not (obj.get("metadata") or {}).get("name"):
-                raise InvalidInput("definitions[%d] (%s) needs metadata.name" % (index, obj["kind"]))
-            obj = ap.managed(obj)
-            _plural, namespaced = self.resource(obj["apiVersion"], obj["kind"])
-            if namespaced:
-                obj["metadata"].setdefault("namespace", self.module.params["namespace"])
-                if not obj["metadata"]["namespace"]:
-                    raise InvalidInput(
-                        "%s %s needs a namespace (metadata.namespace or the namespace option)"
-                        % (obj["kind"], obj["metadata"]["name"])
-                    )
-            else:
-                obj["metadata"].pop("namespace", None)
-            objects.append(obj)
-        return objects
-
-    def apply_one(self, obj):
-        """Create or patch one object; on a 409 (someone wrote in between) it is read again and retried."""
-        for attempt in range(4):
-            try:
-                return self._apply_once(obj)
-            except ApiFailure as exc:
-                if exc.status != 409 or attempt == 3:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _apply_once(self, obj):
-        live = self.read(obj)
-        if live is None:
-            after = obj
-            if not self.module.check_mode:
-                after = self.request(
-                    "POST", self.path(obj, name=False), "create %s" % label(obj), ap.with_annotation(obj)
-                )
-            return "created", None, after
-        patch = ap.plan(obj, live)
-        if patch is None:
-            return "unchanged", live, live
-        after = live
-        if not self.module.check_mode:
-            after = self.request("PATCH", self.path(obj), "update %s" % label(obj), patch, MERGE_PATCH)
-        return "updated", live, after
-
-    def run(self):
-        params = self.module.params
-        waiting = params["wait"] and not self.module.check_mode
-        objects = self.normalize(params["definitions"])
-        results, before_diff, after_diff = [], [], []
-        for obj in objects:
-            action, before, _after = self.apply_one(obj)
-            if waiting and params["sequential"]:
-                self.wait([obj], params["wait_timeout"])
-            results.append(
-                {
-                    "kind": obj["kind"],
-                    "name": obj["metadata"]["name"],
-                    "namespace": obj["metadata"].get("namespace"),
-                    "action": action,
-                }
-            )
-            if action != "unchanged":
-                before_diff.append(ap.shown(before, obj) if before else {})
-                after_diff.append(obj)
-        changed = any(r["action"] != "unchanged" for r in results)
-        result = {"changed": changed, "objects": results}
-        if self.module._diff and changed:
-            result["diff"] = {"before": before_diff, "after": after_diff}
-        if waiting and not params["sequential"]:
-            self.wait(objects, params["wait_timeout"])
-        return result
-
-
-def _body(module):
-    if module.params["wait_timeout"] < 1:
-        raise InvalidInput("wait_timeout must be at least 1 second")
-    return Applier(module, build_api_client(module.params)).run()
-
-
 def main():
     module = AnsibleModule(argument_spec=auth_argument_spec(ARGUMENT_SPEC), supports_check_mode=True)
-    run_module(module, _body)
+    run_backend(module, ApplyBackend)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ extends_documentation_fragment:
   - px.airflow.k8s_auth
   - px.airflow.attributes
   - px.airflow.attributes.INFO_MODULE
+  - px.airflow.wait
 options:
   queries:
     description: What to read.
@@ -59,8 +60,9 @@ options:
         default: false
   wait_timeout:
     description: Seconds to wait for the objects of all queries with O(queries[].wait=true), together.
-    type: int
     default: 600
+  wait_sleep:
+    version_added: 0.2.0
 seealso:
   - module: kubernetes.core.k8s_info
   - module: px.airflow.apply
@@ -106,10 +108,8 @@ results:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import build_api_client
-from ansible_collections.px.airflow.plugins.module_utils.errors import InvalidInput
-from ansible_collections.px.airflow.plugins.module_utils.module import run_module
-from ansible_collections.px.airflow.plugins.module_utils.objects import KindNotServed, Objects, label
+from ansible_collections.px.airflow.plugins.module_utils.module import run_backend
+from ansible_collections.px.airflow.plugins.module_utils.module_backends.objects_info import ObjectsInfoBackend
 
 ARGUMENT_SPEC = {
     "queries": {
@@ -126,86 +126,13 @@ ARGUMENT_SPEC = {
         },
     },
     "wait_timeout": {"type": "int", "default": 600},
+    "wait_sleep": {"type": "int", "default": 2},
 }
-SECRET_VALUES = ("data", "stringData")
-# kubectl's annotation keeps a Secret's values in clear; ours keeps digests, left out all the same.
-LAST_APPLIED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "px.airflow/last-applied")
-
-
-def validate(params):
-    if params["wait_timeout"] < 1:
-        raise InvalidInput("wait_timeout must be at least 1 second")
-    for index, query in enumerate(params["queries"]):
-        if query["wait"] and not query["name"]:
-            raise InvalidInput(
-                "queries[%d] (%s) sets wait=true without a name: name the object to wait for" % (index, query["kind"])
-            )
-        if query["name"] and query["label_selectors"]:
-            raise InvalidInput(
-                "queries[%d] (%s) gives both name and label_selectors: give one of them" % (index, query["kind"])
-            )
-
-
-def _without_secret_values(obj):
-    """A Secret without its values, including the copies last-applied annotations keep of them."""
-    if obj.get("kind") != "Secret":
-        return obj
-    kept = {key: value for key, value in obj.items() if key not in SECRET_VALUES}
-    annotations = (kept.get("metadata") or {}).get("annotations")
-    if annotations:
-        kept["metadata"] = dict(
-            kept["metadata"],
-            annotations={k: v for k, v in annotations.items() if k not in LAST_APPLIED_ANNOTATIONS},
-        )
-    return kept
-
-
-class Reader(Objects):
-    def answer(self, query, latest):
-        found = {"kind": query["kind"], "api_version": query["api_version"], "api_found": True, "resources": []}
-        try:
-            path = self.collection_path(query["api_version"], query["kind"], query["namespace"])
-        except KindNotServed:
-            found["api_found"] = False
-            return found
-        if query["name"]:
-            stub = self._stub(query)
-            obj = latest[label(stub)] if label(stub) in latest else self.read(stub)
-            items = [obj] if obj else []
-        else:
-            items = self.list(path, ",".join(query["label_selectors"]) or None)
-        for item in items:
-            item.setdefault("apiVersion", query["api_version"])
-            item.setdefault("kind", query["kind"])
-        found["resources"] = [_without_secret_values(item) for item in items]
-        return found
-
-    @staticmethod
-    def _stub(query):
-        return {
-            "apiVersion": query["api_version"],
-            "kind": query["kind"],
-            "metadata": {"name": query["name"], "namespace": query["namespace"]},
-        }
-
-    def run(self, params, check_mode):
-        waits = [self._stub(q) for q in params["queries"] if q["wait"]]
-        latest = {}
-        if waits and not check_mode:
-            for obj in waits:
-                self.resource(obj["apiVersion"], obj["kind"])  # a kind that is not served is an error here
-            latest = self.wait(waits, params["wait_timeout"])
-        return {"changed": False, "results": [self.answer(query, latest) for query in params["queries"]]}
-
-
-def _body(module):
-    validate(module.params)
-    return Reader(build_api_client(module.params)).run(module.params, module.check_mode)
 
 
 def main():
     module = AnsibleModule(argument_spec=auth_argument_spec(ARGUMENT_SPEC), supports_check_mode=True)
-    run_module(module, _body)
+    run_backend(module, ObjectsInfoBackend)
 
 
 if __name__ == "__main__":

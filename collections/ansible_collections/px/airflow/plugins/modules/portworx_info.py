@@ -107,21 +107,13 @@ namespace:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import build_api_client
-from ansible_collections.px.airflow.plugins.module_utils.module import run_module
-from ansible_collections.px.airflow.plugins.module_utils.portworx import detect
-
-
-def _body(module):
-    client = build_api_client(module.params)
-    result = detect(client)
-    result["changed"] = False
-    return result
+from ansible_collections.px.airflow.plugins.module_utils.module import run_backend
+from ansible_collections.px.airflow.plugins.module_utils.portworx import PortworxInfoBackend
 
 
 def main():
     module = AnsibleModule(argument_spec=auth_argument_spec(), supports_check_mode=True)
-    run_module(module, _body)
+    run_backend(module, PortworxInfoBackend)
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ checked:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import build_api_client, read_object
+from ansible_collections.px.airflow.plugins.module_utils.connection import kube_service
 from ansible_collections.px.airflow.plugins.module_utils.module import run_module
 from ansible_collections.px.airflow.plugins.module_utils.preflight import RULES, problems
 
@@ -139,13 +139,13 @@ ARGUMENT_SPEC = {
 
 
 def _body(module):
-    client = None
+    service = None
 
     def reader(path):
-        nonlocal client
-        if client is None:
-            client = build_api_client(module.params)
-        return read_object(client, path, "read %s" % path)
+        nonlocal service
+        if service is None:
+            service = kube_service(module.params)
+        return service.get_path(path)
 
     found = problems(
         module.params["checks"], reader if module.params["read_cluster"] else None, module.params["aliases"]

@@ -171,26 +171,11 @@ data_digest:
   sample: 5b0f4c1e0d9a8f7e6d5c4b3a29181716f5e4d3c2b1a09f8e7d6c5b4a39281706
 """
 
-import base64
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import (
-    STRATEGIC_MERGE_PATCH,
-    build_api_client,
-    namespaced,
-    read_object,
-    request_json,
-)
-from ansible_collections.px.airflow.plugins.module_utils.errors import PxAirflowError
-from ansible_collections.px.airflow.plugins.module_utils.module import run_module
-from ansible_collections.px.airflow.plugins.module_utils.secret_values import (
-    KINDS,
-    data_digest,
-    plan,
-    render_template,
-    validate_keys,
-)
+from ansible_collections.px.airflow.plugins.module_utils.module import run_backend
+from ansible_collections.px.airflow.plugins.module_utils.module_backends.secrets import SecretsBackend
+from ansible_collections.px.airflow.plugins.module_utils.secret_values import KINDS
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
@@ -214,150 +199,9 @@ ARGUMENT_SPEC = {
 }
 
 
-def _decode(secret):
-    data = (secret or {}).get("data") or {}
-    return {key: base64.b64decode(value).decode("utf-8") for key, value in data.items()}
-
-
-def _encode(data):
-    return {key: base64.b64encode(value.encode("utf-8")).decode("ascii") for key, value in data.items()}
-
-
-class SecretRunner:
-    def __init__(self, module, client):
-        self.module = module
-        self.params = module.params
-        self.client = client
-        self.what = "Secret %s/%s" % (self.params["namespace"], self.params["name"])
-
-    def _call(self, verb, method, body=None, name=None, content_type=None):
-        path = namespaced("v1", "secrets", self.params["namespace"], name)
-        return request_json(self.client, method, path, "%s %s" % (verb, self.what), body, content_type=content_type)
-
-    def read(self, name=None):
-        name = name or self.params["name"]
-        return read_object(
-            self.client,
-            namespaced("v1", "secrets", self.params["namespace"], name),
-            "read Secret %s/%s" % (self.params["namespace"], name),
-        )
-
-    def rendered_keys(self, existing):
-        """The keys, with each kind=template key's text rendered from the Secrets it refers to.
-
-        ``existing`` is this Secret's decoded data (None when it does not exist): a template may
-        refer to a key of its own Secret without a second read.
-        """
-        sources = {self.params["name"]: existing}
-        missing = []
-
-        def read_value(secret, key):
-            if secret not in sources:
-                found = self.read(secret)
-                sources[secret] = _decode(found) if found is not None else None
-            value = (sources[secret] or {}).get(key)
-            if value is None:
-                missing.append("key %s of Secret %s/%s" % (key, self.params["namespace"], secret))
-            else:
-                self.module.no_log_values.add(value)
-            return value
-
-        keys = []
-        for key in self.params["keys"]:
-            if key["kind"] == "template":
-                del missing[:]
-                value = render_template(key, read_value)
-                if value is None:
-                    if not self.module.check_mode:
-                        raise PxAirflowError(
-                            "%s: keys.%s refers to %s, which does not exist. Create it first (for the database "
-                            "password, run the px.airflow.postgres role, or create the Secret with that key)."
-                            % (self.what, key["name"], ", ".join(missing))
-                        )
-                    value = "\0unknown until %s exists" % ", ".join(ref["secret"] for ref in key["refs"].values())
-                self.module.no_log_values.add(value)
-                key = dict(key, value=value)
-            keys.append(key)
-        return keys
-
-    def run(self):
-        live = self.read()
-        if self.params["state"] == "absent":
-            return self._absent(live)
-        existing = _decode(live) if live is not None else None
-        data, added, rotated, updated = plan(existing, self.rendered_keys(existing), self.params["rotate"])
-        # Keep every generated value out of any output, whatever a later task prints.
-        for key in added + rotated + updated:
-            self.module.no_log_values.add(data[key])
-        labels = self.params.get("labels") or {}
-        live_labels = ((live or {}).get("metadata") or {}).get("labels") or {}
-        label_drift = {k: v for k, v in labels.items() if live_labels.get(k) != v}
-        changed = live is None or bool(added or rotated or updated or label_drift)
-        written = live
-        if changed:
-            written = None
-            if not self.module.check_mode:
-                written = self._write(live, data, added + rotated + updated, labels, label_drift)
-        result = {
-            "changed": changed,
-            "resource_version": ((written or {}).get("metadata") or {}).get("resourceVersion", ""),
-            "data_digest": data_digest(self.params["name"], data),
-            "keys": sorted(data),
-            "added": added,
-            "rotated": rotated,
-            "updated": updated,
-        }
-        if self.module._diff:
-            result["diff"] = {
-                "before": {"keys": sorted(existing or {})} if live is not None else {},
-                "after": {"keys": sorted(data), "changed_keys": sorted(added + rotated + updated)},
-            }
-        return result
-
-    def _write(self, live, data, touched, labels, label_drift):
-        if live is None:
-            body = {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "type": "Opaque",
-                "metadata": {"name": self.params["name"], "namespace": self.params["namespace"]},
-                "data": _encode(data),
-            }
-            if labels:
-                body["metadata"]["labels"] = labels
-            return self._call("create", "POST", body)
-        # Send only what changes, with the resourceVersion we read: a concurrent writer makes this
-        # fail with 409 instead of being overwritten.
-        patch = {"metadata": {"resourceVersion": live["metadata"]["resourceVersion"]}}
-        if touched:
-            patch["data"] = _encode({key: data[key] for key in touched})
-        if label_drift:
-            patch["metadata"]["labels"] = label_drift
-        return self._call("update", "PATCH", patch, self.params["name"], STRATEGIC_MERGE_PATCH)
-
-    def _absent(self, live):
-        if live is not None and not self.module.check_mode:
-            self._call("delete", "DELETE", name=self.params["name"])
-        return {
-            "changed": live is not None,
-            "keys": [],
-            "added": [],
-            "rotated": [],
-            "updated": [],
-            "resource_version": "",
-            "data_digest": "",
-        }
-
-
-def _body(module):
-    if module.params["state"] == "present":
-        validate_keys(module.params["keys"], module.params["rotate"])
-    return SecretRunner(module, build_api_client(module.params)).run()
-
-
 def main():
     module = AnsibleModule(argument_spec=auth_argument_spec(ARGUMENT_SPEC), supports_check_mode=True)
-    run_module(module, _body)
+    run_backend(module, SecretsBackend)
 
 
 if __name__ == "__main__":

@@ -231,22 +231,8 @@ differences:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.client import (
-    STRATEGIC_MERGE_PATCH,
-    build_api_client,
-    read_object,
-    request_json,
-)
-from ansible_collections.px.airflow.plugins.module_utils.errors import InvalidInput
-from ansible_collections.px.airflow.plugins.module_utils.module import run_module
-from ansible_collections.px.airflow.plugins.module_utils.storage_class import (
-    build_desired,
-    comparable,
-    compare,
-    describe_differences,
-    mutable_patch,
-    validate,
-)
+from ansible_collections.px.airflow.plugins.module_utils.module import run_backend
+from ansible_collections.px.airflow.plugins.module_utils.module_backends.storage_class import StorageClassBackend
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
@@ -294,119 +280,9 @@ ARGUMENT_SPEC = {
 }
 
 
-class StorageClassRunner:
-    """Decides what to do with one StorageClass and does it (unless in check mode)."""
-
-    def __init__(self, module, client):
-        self.module = module
-        self.params = module.params
-        self.client = client
-        self.name = self.params["name"]
-        self.path = "/apis/storage.k8s.io/v1/storageclasses"
-
-    def live(self):
-        return read_object(self.client, "%s/%s" % (self.path, self.name), "read StorageClass %s" % self.name)
-
-    def _write(self, what, method, path, body=None, content_type=None):
-        return request_json(
-            self.client, method, path, "%s StorageClass %s" % (what, self.name), body, content_type=content_type
-        )
-
-    def _create(self, desired):
-        return self._write("create", "POST", self.path, desired)
-
-    def _delete(self):
-        self._write("delete", "DELETE", "%s/%s" % (self.path, self.name))
-
-    def run(self):
-        live = self.live()
-        if self.params["state"] == "absent":
-            return self._absent(live)
-        return self._present(live)
-
-    def _result(self, action, before, after, differences=None):
-        result = {
-            "changed": action != "none",
-            "operation": action,
-            "storage_class": after or {},
-            "differences": {field: list(pair) for field, pair in (differences or {}).items()},
-        }
-        if self.module._diff:
-            result["diff"] = {"before": comparable(before), "after": comparable(after)}
-        return result
-
-    def _absent(self, live):
-        if live is None:
-            return self._result("none", None, None)
-        if not self.module.check_mode:
-            self._delete()
-        return self._result("deleted", live, None)
-
-    def _present(self, live):
-        desired = build_desired(self.params)
-        if live is None:
-            after = desired if self.module.check_mode else self._create(desired)
-            return self._result("created", None, after)
-        immutable, mutable = compare(live, desired)
-        if immutable and not self.params["recreate"]:
-            raise InvalidInput(
-                "StorageClass %s exists with different %s, which Kubernetes does not allow to change (%s). "
-                "Set recreate=true to delete and recreate the class (existing volumes keep working), "
-                "or choose another name." % (self.name, ", ".join(sorted(immutable)), describe_differences(immutable)),
-                differences={field: list(pair) for field, pair in immutable.items()},
-            )
-        if immutable:
-            merged = dict(desired)
-            merged["metadata"] = self._merged_metadata(live, desired)
-            if self.module.check_mode:
-                return self._result("recreated", live, merged, dict(immutable, **mutable))
-            self._delete()
-            return self._result("recreated", live, self._create(merged), dict(immutable, **mutable))
-        if mutable:
-            patch = mutable_patch(mutable)
-            if self.module.check_mode:
-                after = self._apply_locally(live, patch)
-            else:
-                after = self._write("patch", "PATCH", "%s/%s" % (self.path, self.name), patch, STRATEGIC_MERGE_PATCH)
-            return self._result("updated", live, after, mutable)
-        return self._result("none", live, live)
-
-    @staticmethod
-    def _merged_metadata(live, desired):
-        """Keep the labels and annotations others set on the class when recreating it."""
-        metadata = {"name": desired["metadata"]["name"]}
-        for section in ("labels", "annotations"):
-            merged = dict((live.get("metadata") or {}).get(section) or {})
-            merged.update(desired["metadata"].get(section) or {})
-            if merged:
-                metadata[section] = merged
-        return metadata
-
-    @staticmethod
-    def _apply_locally(live, patch):
-        import copy
-
-        after = copy.deepcopy(live)
-        for key, value in patch.items():
-            if key == "metadata":
-                for section, entries in value.items():
-                    after["metadata"].setdefault(section, {}).update(entries)
-            else:
-                after[key] = value
-        return after
-
-
-def _body(module):
-    # Bad input fails here, before the client is even built.
-    for warning in validate(module.params):
-        module.warn(warning)
-    client = build_api_client(module.params)
-    return StorageClassRunner(module, client).run()
-
-
 def main():
     module = AnsibleModule(argument_spec=auth_argument_spec(ARGUMENT_SPEC), supports_check_mode=True)
-    run_module(module, _body)
+    run_backend(module, StorageClassBackend)
 
 
 if __name__ == "__main__":

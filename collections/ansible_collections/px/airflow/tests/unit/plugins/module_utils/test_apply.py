@@ -9,6 +9,7 @@ import json
 
 import pytest
 from ansible_collections.px.airflow.plugins.module_utils import apply as ap
+from ansible_collections.px.airflow.plugins.module_utils.waiter import readiness
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1",
@@ -164,7 +165,7 @@ def test_is_subset(desired, live, expected):
     ],
 )
 def test_readiness(obj, ready, failure):
-    assert ap.readiness(obj) == (ready, failure)
+    assert readiness(obj) == (ready, failure)
 
 
 def test_a_secrets_values_are_kept_in_the_annotation_only_as_digests():

@@ -1,6 +1,6 @@
 # Copyright: px.airflow contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A small Kubernetes REST client: kubeconfig or in-cluster credentials, JSON over urllib3.
+"""The transport to the Kubernetes API: kubeconfig or in-cluster credentials, JSON over urllib3.
 
 Importing the ``kubernetes`` package costs about 0.3 s (it loads every API model), which is half
 of a module run. Our modules only send JSON to REST paths, so they use this instead. Static

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible_collections.px.airflow.plugins.module_utils import client as k8s_client
+from ansible_collections.px.airflow.plugins.module_utils import connection as k8s_client
 from ansible_collections.px.airflow.plugins.module_utils.args import AUTH_ARG_SPEC, AUTH_ENV, auth_argument_spec
-from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, ConnectionError_
+from ansible_collections.px.airflow.plugins.module_utils.errors import ConnectionError_
 
 NO_PARAMS = {name: None for name in AUTH_ARG_SPEC}
 
@@ -180,49 +180,3 @@ def test_a_modules_own_options_never_become_credentials(tmp_path):
     client = k8s_client.build_api_client(given, environ={})
     assert "airflow-secret" not in json.dumps(dict(client.headers))
     assert client.headers["Authorization"] == "Bearer t0ken"
-
-
-class _Boom(k8s_client.RestError):
-    def __init__(self, status, body="", headers=None):
-        super().__init__(status=status, reason=f"Reason{status}")
-        self.body = body
-        self.headers = headers or {}
-
-
-def test_api_call_retries_throttling_then_succeeds(monkeypatch):
-    monkeypatch.setattr(k8s_client.time, "sleep", lambda s: None)
-    answers = [_Boom(429, headers={"Retry-After": "0"}), _Boom(500), "ok"]
-
-    def call():
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    assert k8s_client.api_call(object(), "read it", call) == "ok"
-    assert answers == []
-
-
-def test_api_call_reports_the_operation_and_server_message(monkeypatch):
-    body = json.dumps({"kind": "Status", "message": 'storageclasses "x" not found'})
-
-    def call():
-        raise _Boom(404, body=body)
-
-    with pytest.raises(ApiFailure) as err:
-        k8s_client.api_call(object(), "read StorageClass x", call)
-    assert err.value.status == 404
-    assert err.value.msg == 'Failed to read StorageClass x: 404 Reason404: storageclasses "x" not found'
-
-
-def test_api_call_gives_up_after_persistent_server_errors(monkeypatch):
-    monkeypatch.setattr(k8s_client.time, "sleep", lambda s: None)
-    calls = []
-
-    def call():
-        calls.append(1)
-        raise _Boom(503)
-
-    with pytest.raises(ApiFailure):
-        k8s_client.api_call(object(), "list pods", call, _attempts=3)
-    assert len(calls) == 3

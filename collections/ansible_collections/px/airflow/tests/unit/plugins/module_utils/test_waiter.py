@@ -8,8 +8,9 @@ import json
 
 import pytest
 from ansible_collections.px.airflow.plugins.module_utils.errors import PxAirflowError
-from ansible_collections.px.airflow.plugins.module_utils.objects import Objects
-from ansible_collections.px.airflow.plugins.module_utils.rest import Response, RestError
+from ansible_collections.px.airflow.plugins.module_utils.service import KubeService
+from ansible_collections.px.airflow.plugins.module_utils.transport import Response, RestError
+from ansible_collections.px.airflow.plugins.module_utils.waiter import Waiter
 
 NS = "web"
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS}}
@@ -65,7 +66,7 @@ def timed_out(answers, client=None):
     """The message of a wait that times out at once; ``client`` (a FakeClient) keeps the paths requested."""
     client = client or FakeClient(answers)
     with pytest.raises(PxAirflowError) as failure:
-        Objects(client).wait([DEPLOYMENT], 0)
+        Waiter(KubeService(client)).wait([DEPLOYMENT], 0)
     return failure.value.msg
 
 

@@ -13,10 +13,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from ansible_collections.px.airflow.plugins.module_utils import client as k8s_client
-from ansible_collections.px.airflow.plugins.module_utils import rest
+from ansible_collections.px.airflow.plugins.module_utils import connection as k8s_client
+from ansible_collections.px.airflow.plugins.module_utils import transport as rest
 from ansible_collections.px.airflow.plugins.module_utils.args import AUTH_ARG_SPEC
 from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure
+from ansible_collections.px.airflow.plugins.module_utils.service import STRATEGIC_MERGE_PATCH, KubeService
 
 
 def _config(user, cluster=None):
@@ -144,14 +145,13 @@ def test_requests_carry_the_token_the_query_and_a_json_body(server):
     client = rest.RestClient(settings)
     client.add_header("Impersonate-Group", "a")
     client.add_header("Impersonate-Group", "b")
-    answer = k8s_client.request_json(
-        client,
+    answer = KubeService(client).request(
         "PATCH",
         "/api/v1/namespaces/ns/secrets/s",
         "update Secret ns/s",
         body={"data": {"k": "dg=="}},
         query=[("dryRun", "All"), ("force", True)],
-        content_type=k8s_client.STRATEGIC_MERGE_PATCH,
+        content_type=STRATEGIC_MERGE_PATCH,
     )
     assert answer == {"ok": True}
     request = _Handler.seen[-1]
@@ -163,9 +163,9 @@ def test_requests_carry_the_token_the_query_and_a_json_body(server):
 
 
 def test_an_error_status_becomes_a_failure_naming_the_operation(server):
-    client = rest.RestClient(rest.Settings(server))
-    assert k8s_client.read_object(client, "/api/v1/missing", "read it") is None
+    service = KubeService(rest.RestClient(rest.Settings(server)))
+    assert service.get_path("/api/v1/missing") is None
     with pytest.raises(ApiFailure) as err:
-        k8s_client.request_json(client, "GET", "/api/v1/missing", "read ConfigMap x")
+        service.request("GET", "/api/v1/missing", "read ConfigMap x")
     assert err.value.status == 404 and err.value.msg == "Failed to read ConfigMap x: 404 Not Found: not here"
     assert "Authorization" not in _Handler.seen[-1]["headers"]

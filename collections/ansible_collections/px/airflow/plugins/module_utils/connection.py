@@ -1,13 +1,13 @@
 # Copyright: px.airflow contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one place that builds a Kubernetes API client from module parameters.
+"""Connection settings: the one place that turns module parameters into a transport to the API.
 
 Resolution order, as in kubernetes.core: explicit options, then ``K8S_AUTH_*`` environment
 variables; with a host and credentials nothing is loaded; with a kubeconfig or a context the
 kubeconfig is loaded (``KUBECONFIG`` may list several files, merged as kubectl merges them);
 otherwise in-cluster config is tried first, then the default kubeconfig.
 
-The client is rest.RestClient (plain JSON over urllib3), not the kubernetes package's ApiClient,
+The transport is transport.RestClient (plain JSON over urllib3), not the kubernetes package's ApiClient,
 whose import alone costs about 0.3 s per module run. The kubernetes package is still what loads
 a kubeconfig user with an exec plugin or an auth-provider.
 """
@@ -15,18 +15,15 @@ a kubeconfig user with an exec plugin or an auth-provider.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
-import random
-import time
 
 from ansible_collections.px.airflow.plugins.module_utils.args import AUTH_ARG_SPEC, AUTH_ENV, PROXY_HEADERS_ENV
-from ansible_collections.px.airflow.plugins.module_utils.errors import ApiFailure, ConnectionError_
-from ansible_collections.px.airflow.plugins.module_utils.rest import (
+from ansible_collections.px.airflow.plugins.module_utils.errors import ConnectionError_
+from ansible_collections.px.airflow.plugins.module_utils.service import KubeService
+from ansible_collections.px.airflow.plugins.module_utils.transport import (
     ConfigError,
     NeedsKubernetesPackage,
     RestClient,
-    RestError,
     Settings,
     in_cluster_settings,
     merged_kubeconfig,
@@ -45,8 +42,6 @@ if MISSING:
 
 
 _FALSE = ("0", "false", "no", "off")
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-CONNECT_ATTEMPTS = 2
 
 
 def require_kubernetes(module):
@@ -219,111 +214,6 @@ def build_api_client(params, environ=None):
     return client
 
 
-def api_call(client, what, func, *args, **kwargs):
-    """Call the Kubernetes API, retrying throttling and transient server errors with backoff.
-
-    ``what`` names the operation for error messages ("read StorageClass px-db").
-    Returns the result, or raises ApiFailure / ConnectionError_ with context.
-    """
-    attempts = kwargs.pop("_attempts", 6)
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        last = attempt == attempts
-        try:
-            return func(*args, **kwargs)
-        except RestError as exc:
-            if exc.status not in RETRY_STATUSES or last:
-                raise ApiFailure(
-                    "Failed to %s: %s %s%s" % (what, exc.status, exc.reason, _status_message(exc)),
-                    status=exc.status,
-                    reason=exc.reason,
-                    body=exc.body,
-                ) from exc
-            time.sleep(_retry_after(exc, delay))
-        except Exception as exc:  # urllib3 errors: connection refused, TLS, DNS, timeouts
-            if not _is_connection_error(exc):
-                raise
-            # urllib3 has already retried the connection itself: give up sooner than on a 5xx.
-            if attempt >= min(attempts, CONNECT_ATTEMPTS):
-                raise ConnectionError_(
-                    "Cannot reach the Kubernetes API at %s (%s) to %s: %s. Check that the cluster is up "
-                    "and that kubeconfig/context point at it."
-                    % (getattr(client, "host", "?"), getattr(client, "px_target", "?"), what, exc)
-                ) from exc
-            time.sleep(delay)
-        delay = min(delay * 2, 8.0)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
-
-
-def request_json(client, method, path, what, body=None, query=None, content_type=None):
-    """One API request with retries (api_call), answering the decoded JSON body (None when empty).
-
-    ``what`` names the operation for error messages ("create Secret airflow/af-secrets").
-    """
-    headers = {"Accept": "application/json"}
-    if content_type:
-        headers["Content-Type"] = content_type
-    response = api_call(client, what, client.request, method, path, query=query, body=body, headers=headers)
-    return json.loads(response.data) if response.data else None
-
-
-def read_object(client, path, what):
-    """request_json for a GET: None when the object (or its namespace or kind) does not exist."""
-    try:
-        return request_json(client, "GET", path, what)
-    except ApiFailure as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-def api_base(api_version):
-    """The REST path of an API version: the core group under /api, the others under /apis."""
-    return "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
-
-
-def namespaced(api_version, plural, namespace, name=None):
-    """The REST path of a namespaced collection, or of one object in it."""
-    return "%s/namespaces/%s/%s%s" % (api_base(api_version), namespace, plural, "/" + name if name else "")
-
-
-def read_pod_log(client, namespace, name, tail_lines):
-    """The last ``tail_lines`` lines of a pod's log, as text; raises ApiFailure (404 before it has one)."""
-    response = api_call(
-        client,
-        "read the log of pod %s/%s" % (namespace, name),
-        client.request,
-        "GET",
-        namespaced("v1", "pods", namespace, name) + "/log",
-        query=[("tailLines", tail_lines)],
-    )
-    return response.data.decode("utf-8", "replace")
-
-
-def _retry_after(exc, delay):
-    headers = getattr(exc, "headers", None) or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return min(float(value), 10.0)
-    except (TypeError, ValueError):
-        return delay * (1 + random.random() / 4)
-
-
-def _status_message(exc):
-    try:
-        message = json.loads(exc.body).get("message")
-    except (TypeError, ValueError, AttributeError):
-        message = None
-    return ": %s" % message if message else ""
-
-
-def _is_connection_error(exc):
-    try:
-        import urllib3.exceptions as u3
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, (u3.MaxRetryError, u3.NewConnectionError, u3.ProtocolError, u3.TimeoutError, OSError))
+def kube_service(params, environ=None):
+    """The KubeService (module_utils/service.py) for the module's connection options."""
+    return KubeService(build_api_client(params, environ))
