@@ -707,6 +707,15 @@ def _node_ready(kube: Kube, node: str) -> str | None:
     return conditions["Ready"]["status"]
 
 
+def _node_unschedulable(kube: Kube, node: str) -> bool:
+    """NotReady and tainted unreachable:NoSchedule: the taint comes a moment after the condition, and
+    until it does the scheduler still places pods on the node (a pod placed then waits as "Pending"
+    with no scheduling reason)."""
+    taints = kube.json("get", "node", node).get("spec", {}).get("taints") or []
+    unreachable = {(t["key"], t["effect"]) for t in taints}
+    return _node_ready(kube, node) != "True" and ("node.kubernetes.io/unreachable", "NoSchedule") in unreachable
+
+
 @pytest.mark.disruptive
 def test_with_the_kubelet_stopped_a_wait_names_the_notready_node_and_the_pending_pods(
     kube: Kube, namespace: str, cluster_dir: Path, tmp_path: Path
@@ -720,7 +729,7 @@ def test_with_the_kubelet_stopped_a_wait_names_the_notready_node_and_the_pending
     try:
         assert procs.stop("kubelet", timeout=60)
         # The node lifecycle controller marks the node after its grace period (50 s).
-        kube.wait_for(f"node {NODE} NotReady", lambda: _node_ready(kube, NODE) != "True", 150, 2)
+        kube.wait_for(f"node {NODE} NotReady and tainted", lambda: _node_unschedulable(kube, NODE), 150, 2)
         result = run_playbook(path, timeout=300)
     finally:
         _start_component(cluster_dir, "kubelet")
