@@ -139,13 +139,16 @@ ARGUMENT_SPEC = {
 
 
 def _body(module):
-    service = None
+    service, read = None, {}
 
     def reader(path):
+        # Each path once: several roles' checks read the same namespace and StatefulSet.
         nonlocal service
-        if service is None:
-            service = kube_service(module.params)
-        return service.get_path(path)
+        if path not in read:
+            if service is None:
+                service = kube_service(module.params)
+            read[path] = service.get_path(path)
+        return read[path]
 
     found = problems(
         module.params["checks"], reader if module.params["read_cluster"] else None, module.params["aliases"]
