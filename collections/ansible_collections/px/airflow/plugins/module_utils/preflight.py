@@ -200,6 +200,8 @@ class Preflight:
 
     def __init__(self, reader, aliases=None):
         self.reader = reader or (lambda path: None)
+        # Values of secret options given where no secret belongs: the module keeps them out of its output.
+        self.hidden = set()
         self.aliases = aliases or {}
         self.found = []
 
@@ -570,15 +572,18 @@ class Preflight:
                 continue
             for key, item in options.items():
                 here = "%s.%s" % (where, key)
+                secret = SECRET_OPTION.search(key)
+                if secret:
+                    self.hidden.update(str(v) for v in (item if isinstance(item, (list, dict)) else [item]) if v)
                 if key not in SECTIONS[section]:
                     self.problem(
                         here,
-                        item,
+                        "(hidden)" if secret else item,
                         "is not an option of [%s] in Airflow %s%s"
                         % (section, AIRFLOW_VERSION, _suggest(key, SECTIONS[section])),
                     )
                     continue
-                if SECRET_OPTION.search(key):
+                if secret:
                     self.problem(
                         here,
                         "(hidden)",

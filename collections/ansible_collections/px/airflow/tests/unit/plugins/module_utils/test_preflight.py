@@ -346,3 +346,18 @@ def test_a_role_setting_given_on_its_own_keeps_its_name():
     aliases = {"airflow_namespace": {"setting": "px_namespace", "value": "airflow"}}
     found = pf.problems([check("airflow_namespace", "namespace", "kube-system")], None, aliases)
     assert len(found) == 1 and found[0].startswith("airflow_namespace: 'kube-system'")
+
+
+@pytest.mark.parametrize(
+    "options, rule",
+    [
+        ({"core": {"fernet_key": "s3cr3t-value"}}, "is a secret"),
+        # Not an option of Airflow 3 at all: still a password, so its value is not shown either.
+        ({"smtp": {"smtp_password": "s3cr3t-value"}}, "is not an option of [smtp]"),
+    ],
+)
+def test_a_secret_in_airflow_config_is_refused_without_showing_it(options, rule):
+    checker = pf.Preflight(None)
+    (found,) = checker.run([check("airflow_config", "airflow_config", options)])
+    assert "'(hidden)' " + rule in found and "s3cr3t-value" not in found
+    assert checker.hidden == {"s3cr3t-value"}
