@@ -707,6 +707,18 @@ def _node_ready(kube: Kube, node: str) -> str | None:
     return conditions["Ready"]["status"]
 
 
+def _unschedulable_pods(kube: Kube, ns: str, app: str) -> list[str]:
+    pods = kube.json("get", "pods", "-n", ns, "-l", f"app={app}")["items"]
+    return [
+        p["metadata"]["name"]
+        for p in pods
+        if any(
+            c.get("type") == "PodScheduled" and c.get("reason") == "Unschedulable"
+            for c in p.get("status", {}).get("conditions") or []
+        )
+    ]
+
+
 def _node_unschedulable(kube: Kube, node: str) -> bool:
     """NotReady and tainted unreachable:NoSchedule: the taint comes a moment after the condition, and
     until it does the scheduler still places pods on the node (a pod placed then waits as "Pending"
@@ -730,6 +742,11 @@ def test_with_the_kubelet_stopped_a_wait_names_the_notready_node_and_the_pending
         assert procs.stop("kubelet", timeout=60)
         # The node lifecycle controller marks the node after its grace period (50 s).
         kube.wait_for(f"node {NODE} NotReady and tainted", lambda: _node_unschedulable(kube, NODE), 150, 2)
+        # The Deployment exists before the module's run and the scheduler has refused its pod: the
+        # scheduler's own pace (slower right after the API server's restart in the test before) is not
+        # what this test measures. The module applies it (adding only its annotation) and waits.
+        kube.apply(web)
+        kube.wait_for("the scheduler to refuse the pod", lambda: _unschedulable_pods(kube, ns, "web"), 120, 1)
         result = run_playbook(path, timeout=300)
     finally:
         _start_component(cluster_dir, "kubelet")

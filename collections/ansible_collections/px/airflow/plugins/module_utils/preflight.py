@@ -200,8 +200,6 @@ class Preflight:
 
     def __init__(self, reader, aliases=None):
         self.reader = reader or (lambda path: None)
-        # Values of secret options given where no secret belongs: the module keeps them out of its output.
-        self.hidden = set()
         self.aliases = aliases or {}
         self.found = []
 
@@ -573,8 +571,6 @@ class Preflight:
             for key, item in options.items():
                 here = "%s.%s" % (where, key)
                 secret = SECRET_OPTION.search(key)
-                if secret:
-                    self.hidden.update(str(v) for v in (item if isinstance(item, (list, dict)) else [item]) if v)
                 if key not in SECTIONS[section]:
                     self.problem(
                         here,
@@ -664,6 +660,26 @@ class Preflight:
                 "internal PostgreSQL" % (namespace, params["external_secret"]),
                 "Set %s: true to do so deliberately" % allow,
             )
+
+
+def redact_secrets(checks):
+    """Replace the values of secret options given in airflow_config checks, in place; answers how many.
+
+    The module runs this on its own parameters, so its result's module_args never carry a secret it
+    refused. (Its no_log_values would not do: they mask every occurrence of a value in the output,
+    and a short value such as "x" would mask letters of every message.)
+    """
+    redacted = 0
+    for item in checks:
+        if item.get("rule") != "airflow_config" or not isinstance(item.get("value"), dict):
+            continue
+        for options in item["value"].values():
+            if isinstance(options, dict):
+                for key in options:
+                    if SECRET_OPTION.search(str(key)):
+                        options[key] = "(hidden)"
+                        redacted += 1
+    return redacted
 
 
 def problems(checks, reader, aliases=None):

@@ -119,7 +119,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.px.airflow.plugins.module_utils.args import auth_argument_spec
 from ansible_collections.px.airflow.plugins.module_utils.connection import kube_service
 from ansible_collections.px.airflow.plugins.module_utils.module import run_module
-from ansible_collections.px.airflow.plugins.module_utils.preflight import RULES, Preflight
+from ansible_collections.px.airflow.plugins.module_utils.preflight import RULES, problems, redact_secrets
 
 ARGUMENT_SPEC = {
     "checks": {
@@ -150,10 +150,11 @@ def _body(module):
             read[path] = service.get_path(path)
         return read[path]
 
-    checker = Preflight(reader if module.params["read_cluster"] else None, module.params["aliases"])
-    found = checker.run(module.params["checks"])
+    found = problems(
+        module.params["checks"], reader if module.params["read_cluster"] else None, module.params["aliases"]
+    )
     # A secret given in airflow_config is refused, and kept out of the result's module_args too.
-    module.no_log_values.update(checker.hidden)
+    redact_secrets(module.params["checks"])
     result = {"changed": False, "problems": found, "checked": len(module.params["checks"])}
     if found:
         module.fail_json(
