@@ -70,12 +70,26 @@ class Settings:
 # ---------------------------------------------------------------------------- kubeconfig
 
 
+_DATA_FILES = []
+
+
+def remove_data_files():
+    """Remove the temporary files _data_file wrote (at a module's exit, or after an in-process run)."""
+    while _DATA_FILES:
+        path = _DATA_FILES.pop()
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+atexit.register(remove_data_files)
+
+
 def _data_file(data, suffix):
     """Write base64 data (a certificate or key from the kubeconfig) to a private temporary file."""
     handle, path = tempfile.mkstemp(prefix="px-airflow-", suffix=suffix)
+    _DATA_FILES.append(path)
     with os.fdopen(handle, "wb") as out:
         out.write(base64.b64decode(data))
-    atexit.register(lambda: os.path.exists(path) and os.unlink(path))
     return path
 
 

@@ -191,14 +191,22 @@ ARGUMENT_SPEC = {
 }
 
 
-def main():
-    module = AnsibleModule(
+def module_kwargs():
+    """AnsibleModule's arguments; the action plugin validates with the same when it runs the code in-process."""
+    return dict(
         argument_spec=auth_argument_spec(ARGUMENT_SPEC),
         mutually_exclusive=[("api_url", "service")],
         required_one_of=[("api_url", "service")],
         supports_check_mode=True,
     )
+
+
+def execute(module):
     run_module(module, run, needs_kubernetes=False)
+
+
+def main():
+    execute(AnsibleModule(**module_kwargs()))
 
 
 if __name__ == "__main__":

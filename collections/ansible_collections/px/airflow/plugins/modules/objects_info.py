@@ -130,9 +130,17 @@ ARGUMENT_SPEC = {
 }
 
 
-def main():
-    module = AnsibleModule(argument_spec=auth_argument_spec(ARGUMENT_SPEC), supports_check_mode=True)
+def module_kwargs():
+    """AnsibleModule's arguments; the action plugin validates with the same when it runs the code in-process."""
+    return dict(argument_spec=auth_argument_spec(ARGUMENT_SPEC), supports_check_mode=True)
+
+
+def execute(module):
     run_backend(module, ObjectsInfoBackend)
+
+
+def main():
+    execute(AnsibleModule(**module_kwargs()))
 
 
 if __name__ == "__main__":

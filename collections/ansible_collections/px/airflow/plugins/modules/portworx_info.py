@@ -111,9 +111,17 @@ from ansible_collections.px.airflow.plugins.module_utils.module import run_backe
 from ansible_collections.px.airflow.plugins.module_utils.portworx import PortworxInfoBackend
 
 
-def main():
-    module = AnsibleModule(argument_spec=auth_argument_spec(), supports_check_mode=True)
+def module_kwargs():
+    """AnsibleModule's arguments; the action plugin validates with the same when it runs the code in-process."""
+    return dict(argument_spec=auth_argument_spec(), supports_check_mode=True)
+
+
+def execute(module):
     run_backend(module, PortworxInfoBackend)
+
+
+def main():
+    execute(AnsibleModule(**module_kwargs()))
 
 
 if __name__ == "__main__":

@@ -165,9 +165,17 @@ def _body(module):
     return result
 
 
-def main():
-    module = AnsibleModule(argument_spec=dict(auth_argument_spec(), **ARGUMENT_SPEC), supports_check_mode=True)
+def module_kwargs():
+    """AnsibleModule's arguments; the action plugin validates with the same when it runs the code in-process."""
+    return dict(argument_spec=dict(auth_argument_spec(), **ARGUMENT_SPEC), supports_check_mode=True)
+
+
+def execute(module):
     run_module(module, _body)
+
+
+def main():
+    execute(AnsibleModule(**module_kwargs()))
 
 
 if __name__ == "__main__":
