@@ -17,6 +17,19 @@ attributes:
     description:
       - When run twice in a row outside check mode with the same arguments, the second invocation
         indicates no change.
+  action:
+    description:
+      - Indicates this has a corresponding action plugin so some parts of the options can be executed
+        on the controller.
+    support: full
+    details:
+      - When the task runs on the controller (a local connection, as in a play on C(localhost)), the
+        action plugin runs the whole module in the controller's process, with the same argument
+        checks and the same result, and without starting a new Python for it.
+      - It runs as a module on its target with another connection (for example C(delegate_to) a
+        bastion host), with C(become), C(async) or an C(environment) on the task, when
+        C(ansible_python_interpreter) names another Python than the controller's, or when the variable
+        C(px_in_process) is false. C(-vvv) says which way each task ran.
 """
 
     # A module that changes state and supports check mode, diff and idempotency fully.
