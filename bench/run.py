@@ -15,13 +15,17 @@ kube-apiserver's audit log tells this user's requests apart. Everything is delet
 - converge_wall_ratio_vs_baseline: that re-run's wall time / a playbook applying the same objects
   one kubernetes.core.k8s task per object (apply: true, no waits). Target <= 0.5.
 - converge_wall_ratio_vs_one_task: that re-run's wall time / ONE kubernetes.core.k8s task with
-  apply: true over the same objects. Printed with both wall times and the peer's writes; no
-  target yet (issue #22).
+  apply: true over the same objects. Printed with both wall times and the peer's writes. Goal
+  <= 1.0 (issue #22).
 - ansible_floor_ratio: that re-run's wall time / the floor of any playbook here: one play with one
-  px.airflow module run (portworx_info), same inventory and variables. Printed; no target yet.
+  px.airflow module run (portworx_info), same inventory and variables. Printed; no target.
+- converge_wall_seconds_as_modules: the same re-run with -e px_in_process=false, every px.airflow
+  module started as a module (a payload and a new Python each), as before the action plugins ran
+  them in the controller's process. Printed beside converge_wall_seconds.
   The objects of the peers are the stack's live objects, stripped of what the server sets (status,
   uid, resourceVersion, managedFields, its annotations and labels, both appliers' last-applied
-  annotations). Each round runs ours, the baseline, the one-task peer and the floor in turn;
+  annotations). Each round runs ours, ours as modules, the baseline, the one-task peer and the
+  floor in turn;
   the peers applied once before the rounds, so each measures a converged cluster.
 - wait_overlap_ratio: the fresh deploy's wait phase / the longest chain of waits that really depend
   on each other. The chain: the database claim binds (from our create of the PostgreSQL
@@ -282,13 +286,16 @@ def bench_converge(stack: Stack, fresh_events: list[dict], directory: Path, repe
         playbook(peers[name], *args, timeout=600)
     playbook(SITE, *args, "--skip-tags", "demo", timeout=900)
     audit = stack.kube.audit
-    walls: dict[str, list[float]] = {name: [] for name in ("ours", "baseline", "one_task", "floor")}
+    walls: dict[str, list[float]] = {name: [] for name in ("ours", "as_modules", "baseline", "one_task", "floor")}
     writes: dict[str, list[int]] = {name: [] for name in walls}
     requests: list[int] = []
     for _ in range(repeat):
         for name in walls:
             mark = audit.mark()
-            path, extra = (SITE, ["--skip-tags", "demo"]) if name == "ours" else (peers[name], [])
+            path, extra = {
+                "ours": (SITE, ["--skip-tags", "demo"]),
+                "as_modules": (SITE, ["--skip-tags", "demo", "-e", "px_in_process=false"]),
+            }.get(name, (peers.get(name), []))
             _, seconds = playbook(path, *args, *extra, timeout=900)
             events = stack.events(mark)
             written = audit.writes(mark, user=stack.identity.user)
@@ -324,6 +331,11 @@ def bench_converge(stack: Stack, fresh_events: list[dict], directory: Path, repe
         f"(ours {ours:.2f} s, floor {floor:.2f} s {spread(walls['floor'])})",
     )
     line("converge_wall_seconds", f"{ours:.2f}", spread(walls["ours"]))
+    line(
+        "converge_wall_seconds_as_modules",
+        f"{statistics.median(walls['as_modules']):.2f}",
+        f"{spread(walls['as_modules'])}, writes per run {writes['as_modules']}",
+    )
 
 
 def main() -> int:
