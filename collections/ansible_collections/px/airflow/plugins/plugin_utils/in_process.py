@@ -61,17 +61,13 @@ class InProcessModule:
     """
 
     def __init__(self, name, args, check_mode=False, diff=False, argument_spec=None, **constraints):
-        self._name = name
         self.check_mode = check_mode
         self._diff = diff
         self._warnings = []
-        self.params = {}
-        self.no_log_values = set()
         supports_check_mode = constraints.pop("supports_check_mode", False)
-        validator = ArgumentSpecValidator(argument_spec or {}, **constraints)
-        validated = validator.validate(args)
+        validated = ArgumentSpecValidator(argument_spec or {}, **constraints).validate(args)
         self.params = validated.validated_parameters
-        self.no_log_values.update(validated._no_log_values)
+        self.no_log_values = set(validated._no_log_values)
         for both in validated._warnings:
             self.warn("Both option {option} and its alias {alias} are set.".format(**both))
         for deprecation in validated._deprecations:
