@@ -50,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -277,6 +278,15 @@ def bench_waits(stack: Stack, fresh_events: list[dict], fresh_run) -> None:
     )
 
 
+def _request_kind(event: dict) -> str:
+    """An audit event as `verb resource[/subresource]` (or its non-resource URL)."""
+    ref = event.get("objectRef") or {}
+    if not ref:
+        return f"{event['verb']} {event.get('requestURI', '').split('?')[0]}"
+    what = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+    return f"{event['verb']} {what}"
+
+
 def bench_converge(stack: Stack, fresh_events: list[dict], directory: Path, repeat: int) -> None:
     objects = managed_objects(stack, fresh_events)
     peers = peer_playbooks(objects, directory)
@@ -289,6 +299,7 @@ def bench_converge(stack: Stack, fresh_events: list[dict], directory: Path, repe
     walls: dict[str, list[float]] = {name: [] for name in ("ours", "as_modules", "baseline", "one_task", "floor")}
     writes: dict[str, list[int]] = {name: [] for name in walls}
     requests: list[int] = []
+    kinds_of_request: Counter = Counter()
     for _ in range(repeat):
         for name in walls:
             mark = audit.mark()
@@ -303,6 +314,7 @@ def bench_converge(stack: Stack, fresh_events: list[dict], directory: Path, repe
             writes[name].append(len(written))
             if name == "ours":
                 requests.append(len(events))
+                kinds_of_request = Counter(_request_kind(e) for e in events)
                 if written:
                     print(f"  writes in a converged re-run: {audit.describe(written)}", flush=True)
     ours = statistics.median(walls["ours"])
@@ -311,6 +323,11 @@ def bench_converge(stack: Stack, fresh_events: list[dict], directory: Path, repe
         "converge_requests_per_object",
         f"{statistics.median(requests) / len(objects):.2f}",
         f"({statistics.median(requests)} requests, {len(objects)} objects)",
+    )
+    print(
+        "  requests of the last converged re-run: "
+        + ", ".join(f"{what} x{n}" for what, n in sorted(kinds_of_request.items(), key=lambda kv: (-kv[1], kv[0]))),
+        flush=True,
     )
     for name, figure in (
         ("baseline", "converge_wall_ratio_vs_baseline"),

@@ -10,6 +10,8 @@ non-zero if any gate fails. The last line counts the test cases of the units and
 ``tests: N passed, N failed, N skipped``.
 
     .venv/bin/python tools/gates.py [--only GATE ...] [--skip GATE ...] [-- PYTEST ARGS]
+
+Test paths among the pytest arguments (``tests/...``) replace the default ``tests``.
 """
 
 from __future__ import annotations
@@ -118,8 +120,11 @@ def gate_pytest(extra: list[str]) -> tuple[list[list[str]], Path, Path | None]:
     junit = OUT / "pytest-junit.xml"
     if junit.exists():
         junit.unlink()
-    cmd = ["python", "-m", "pytest", "tests", "-p", "no:cacheprovider", f"--junitxml={junit}", "-q", "-rfEs"]
-    return [cmd + extra], ROOT, junit
+    # Test paths among the extra arguments (tests/..., with or without ::node ids) replace the default
+    # "tests": `-- tests/cluster/test_faults.py` runs that file, not the whole suite and that file again.
+    paths = [a for a in extra if a == "tests" or a.startswith("tests/")]
+    cmd = ["python", "-m", "pytest", *(paths or ["tests"]), "-p", "no:cacheprovider", f"--junitxml={junit}"]
+    return [[*cmd, "-q", "-rfEs", *(a for a in extra if a not in paths)]], ROOT, junit
 
 
 GATES = {

@@ -719,6 +719,31 @@ def _unschedulable_pods(kube: Kube, ns: str, app: str) -> list[str]:
     ]
 
 
+def _refused_pods(kube: Kube, ns: str, app: str, node: str) -> list[str]:
+    """The pods the scheduler refused. A pod it placed on the NotReady node all the same (its cache had
+    not seen the node's taint yet) is deleted, so that the ReplicaSet's next pod meets the taint: where
+    the scheduler's cache lags is not what the test measures, what the module says about refused pods is.
+    """
+    refused = _unschedulable_pods(kube, ns, app)
+    if not refused:
+        for placed in _pods(kube, ns, app):
+            if placed["spec"].get("nodeName") == node and not placed["metadata"].get("deletionTimestamp"):
+                kube.run("delete", "pod", placed["metadata"]["name"], "-n", ns, "--wait=false", check=False)
+    return refused
+
+
+def _scheduling_state(kube: Kube, ns: str, procs: Any) -> str:
+    """What a failed wait for scheduling shows: the namespace's workloads, its events and the logs of
+    the components that create and place pods."""
+    parts = [kube.run("get", "deployments,replicasets,pods", "-n", ns, "-o", "wide")]
+    parts.append(kube.run("get", "events", "-n", ns, "--sort-by=.lastTimestamp"))
+    for pod_obj in _pods(kube, ns, "web"):
+        parts.append(json.dumps(pod_obj.get("status"), indent=1))
+    for name in ("kube-scheduler", "kube-controller-manager"):
+        parts.append(f"---- {name} running: {procs.running(name)}; its log:\n{procs.tail(name, 30)}")
+    return "\n".join(parts)
+
+
 def _node_unschedulable(kube: Kube, node: str) -> bool:
     """NotReady and tainted unreachable:NoSchedule: the taint comes a moment after the condition, and
     until it does the scheduler still places pods on the node (a pod placed then waits as "Pending"
@@ -746,7 +771,10 @@ def test_with_the_kubelet_stopped_a_wait_names_the_notready_node_and_the_pending
         # scheduler's own pace (slower right after the API server's restart in the test before) is not
         # what this test measures. The module applies it (adding only its annotation) and waits.
         kube.apply(web)
-        kube.wait_for("the scheduler to refuse the pod", lambda: _unschedulable_pods(kube, ns, "web"), 120, 1)
+        try:
+            kube.wait_for("the scheduler to refuse the pod", lambda: _refused_pods(kube, ns, "web", NODE), 120, 1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{_scheduling_state(kube, ns, procs)}") from None
         result = run_playbook(path, timeout=300)
     finally:
         _start_component(cluster_dir, "kubelet")
