@@ -112,20 +112,23 @@ class Waiter:
         self.service = service
         self.sleep = sleep
 
-    def wait(self, objects, timeout, what=None):
+    def wait(self, objects, timeout, what=None, known=None):
         """Wait until every workload among ``objects`` is ready; raise with an explanation if not.
 
         All of them are polled in each round, so independent waits overlap. An object that does
         not exist yet is waited for like one that is not ready. Answers the last state read of
-        each, by label. ``what`` prefixes a failure's message.
+        each, by label. ``what`` prefixes a failure's message. ``known`` maps labels to objects
+        the caller read a moment ago and did not write since: the first round judges those as
+        read instead of reading them again.
         """
         pending = [obj for obj in objects if obj["kind"] in WAITABLE]
         latest = {}
+        fresh = dict(known or {})
 
         def check():
             still = []
             for obj in pending:
-                live = self.service.get(obj) or {}
+                live = fresh.pop(label(obj), None) or self.service.get(obj) or {}
                 latest[label(obj)] = live
                 ready, failure = readiness(dict(live, kind=obj["kind"])) if live else (False, None)
                 if failure:

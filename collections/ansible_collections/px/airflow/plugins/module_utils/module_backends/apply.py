@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible_collections.px.airflow.plugins.module_utils import apply as ap
 from ansible_collections.px.airflow.plugins.module_utils.errors import InvalidInput
-from ansible_collections.px.airflow.plugins.module_utils.service import MERGE_PATCH
+from ansible_collections.px.airflow.plugins.module_utils.service import MERGE_PATCH, label
 from ansible_collections.px.airflow.plugins.module_utils.waiter import Waiter, check_wait_options
 
 
@@ -67,10 +67,14 @@ class ApplyBackend:
         waiting = params["wait"] and not self.module.check_mode
         objects = self.normalize(params["definitions"])
         results, before_diff, after_diff = [], [], []
+        # Objects left as they were, as just read: a wait's first look needs no second read of them.
+        unchanged = {}
         for obj in objects:
             action, before, _after = self.apply_one(obj)
+            if action == "unchanged":
+                unchanged[label(obj)] = before
             if waiting and params["sequential"]:
-                self.waiter.wait([obj], params["wait_timeout"])
+                self.waiter.wait([obj], params["wait_timeout"], known=unchanged)
             results.append(
                 {
                     "kind": obj["kind"],
@@ -87,5 +91,5 @@ class ApplyBackend:
         if self.module._diff and changed:
             result["diff"] = {"before": before_diff, "after": after_diff}
         if waiting and not params["sequential"]:
-            self.waiter.wait(objects, params["wait_timeout"])
+            self.waiter.wait(objects, params["wait_timeout"], known=unchanged)
         return result

@@ -148,3 +148,27 @@ def test_a_ready_running_pod_shows_no_log():
     )
     timed_out(None, client)
     assert not any(path.endswith("/log") for path in client.paths)
+
+
+def ready_deployment():
+    ready = deployment(replicas_ready=1)
+    ready["status"].update(replicas=1, updatedReplicas=1, availableReplicas=1)
+    ready["status"]["conditions"] = [{"type": "Available", "status": "True"}]
+    return ready
+
+
+def test_an_object_read_a_moment_ago_and_ready_is_not_read_again():
+    client = FakeClient({})
+    ready = ready_deployment()
+    latest = Waiter(KubeService(client)).wait([DEPLOYMENT], 10, known={"Deployment web/web": ready})
+    assert client.paths == []
+    assert latest == {"Deployment web/web": ready}
+
+
+def test_an_object_read_a_moment_ago_and_not_ready_is_read_again_until_it_is():
+    path = "/apis/apps/v1/namespaces/web/deployments/web"
+    ready = ready_deployment()
+    client = FakeClient({path: ready})
+    latest = Waiter(KubeService(client), sleep=0.01).wait([DEPLOYMENT], 10, known={"Deployment web/web": deployment()})
+    assert client.paths == [path]
+    assert latest["Deployment web/web"]["status"]["readyReplicas"] == 1
