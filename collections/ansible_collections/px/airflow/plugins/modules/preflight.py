@@ -113,6 +113,16 @@ checked:
   description: The number of checks run.
   returned: always
   type: int
+objects:
+  description:
+    - The objects the checks read, each by its API path, as read (V(null) when it does not exist), so
+      that a later task can use them instead of reading them again. Lists and Secrets are left out.
+  returned: success
+  type: dict
+  sample:
+    /apis/apps/v1/namespaces/airflow/statefulsets/af-postgresql: {kind: StatefulSet, metadata: {name: af-postgresql}}
+    /api/v1/namespaces/airflow/persistentvolumeclaims/af-dags: null
+  version_added: 0.2.0
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -136,6 +146,18 @@ ARGUMENT_SPEC = {
     "aliases": {"type": "dict", "default": {}},
     "read_cluster": {"type": "bool", "default": True},
 }
+
+
+def _single(read):
+    """What the checks read, lists and Secrets left out (and managedFields, which nobody reuses)."""
+    shown = {}
+    for path, obj in read.items():
+        if "/secrets/" in path or str((obj or {}).get("kind", "")).endswith("List"):
+            continue
+        if obj:
+            obj = dict(obj, metadata={k: v for k, v in obj["metadata"].items() if k != "managedFields"})
+        shown[path] = obj
+    return shown
 
 
 def _body(module):
@@ -162,6 +184,7 @@ def _body(module):
             % (len(found), "" if len(found) == 1 else "s", "\n- ".join(found)),
             **result,
         )
+    result["objects"] = _single(read)
     return result
 
 
