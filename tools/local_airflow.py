@@ -233,8 +233,9 @@ class LocalAirflow:
                 "create",
                 "--username",
                 "admin",
-                "--password",
-                self.admin_password,
+                # One argument: a password that starts with "-" (token_urlsafe gives one in 64) is
+                # otherwise read by argparse as an option, and the user is not created.
+                f"--password={self.admin_password}",
                 "--email",
                 "admin@example.invalid",
                 "--firstname",
