@@ -71,6 +71,7 @@ TOGETHER = {
     "airflow_database_port": (99999, ["is not a TCP port"]),
     "airflow_database_host": ("db.example:5432", ["carries a port"]),
     "airflow_admin_username": ("", ["must not be empty"]),
+    "airflow_admin_email": ("-a@example.invalid", ["starts with '-', which airflow users create would read"]),
     "airflow_wait_timeout": (-5, ["is less than 1"]),
     "airflow_shared_storage_class": ("PX_Shared", ["not a valid Kubernetes object name"]),
     "airflow_snapshot_class": ("Snap Class", ["not a valid Kubernetes object name"]),

@@ -253,6 +253,10 @@ class Preflight:
     def _not_empty(self, setting, value, params):
         if value is None or not str(value).strip():
             self.problem(setting, value, "must not be empty", params.get("fix"))
+        elif params.get("argument") and str(value).startswith("-"):
+            # Passed as one argument of a command (params.argument names it): a leading '-' makes it an option.
+            rule = "starts with '-', which {0} would read as an option".format(params["argument"])
+            self.problem(setting, value, rule)
 
     def _object_names(self, setting, value, params):
         """value: the release name; params.names: [{kind, name}] of what the role creates."""

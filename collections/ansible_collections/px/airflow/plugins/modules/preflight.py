@@ -43,7 +43,8 @@ options:
             names ours).
           - V(object_names) a release name (a DNS-1035 label) that keeps every object name in
             C(params.names) (a list of C(kind) and C(name)) within Kubernetes' limits.
-          - V(dns_label), V(dns_subdomain) Kubernetes name rules; V(not_empty).
+          - V(dns_label), V(dns_subdomain) Kubernetes name rules; V(not_empty) (and, with C(params.argument)
+            naming the command it is passed to, not starting with C(-)).
           - V(quantity) a Kubernetes quantity (C(params.resource) storage, memory or cpu; storage and
             memory need a unit).
           - V(resources) container resources per component (C(params.components)), or one entry with

@@ -108,6 +108,10 @@ BAD = [
     (check("h", "host", "db.example:5432", port_setting="p"), ["carries a port", "p"]),
     (check("h", "host", "db example"), ["not a host name"]),
     (check("x", "not_empty", ""), ["must not be empty"]),
+    (
+        check("u", "not_empty", "-admin", argument="airflow users create"),
+        ["u: '-admin' starts with '-', which airflow users create would read as an option"],
+    ),
     (check("x", "dns_subdomain", "My_Class"), ["not a valid Kubernetes object name"]),
     (check("x", "dns_label", "a.b"), ["not a valid Kubernetes name"]),
     (
@@ -172,6 +176,8 @@ GOOD = [
         "res", "resources", {"scheduler": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}}
     ),
     check("s", "dns_subdomain", ["regcred", "mirror.pull"], each=True),
+    check("u", "not_empty", "admin-1", argument="airflow users create"),
+    check("u", "not_empty", "-admin"),  # not passed to a command: a leading '-' does no harm
 ]
 
 
