@@ -168,7 +168,9 @@ class AuditTail:
 
 # ---- 429: API Priority and Fairness ----------------------------------------------------------------------
 
-SEAT_HOLD = 0.5  # seconds our slow webhook keeps each burst request (and with it the level's seat)
+# Seconds our slow webhook keeps each burst request (and with it the level's seat) at the most: the test
+# releases it as soon as a module's request has been refused, so the module's retry finds the seat free.
+SEAT_HOLD = 20
 BURST_LABEL = {"px-test/burst": "true"}
 
 
@@ -200,10 +202,11 @@ class Caller:
 
 
 class Burst(threading.Thread):
-    """Keeps the priority level's one seat busy: dry-run creates our webhook holds SEAT_HOLD s each.
+    """Keeps the priority level's one seat busy: dry-run creates our webhook holds until released.
 
     One request at a time, so the burst itself is never refused and the API server's Retry-After
-    (which grows with the refusals it counts) stays at its floor of 1 s. `paused` lets a request through.
+    (which grows with the refusals it counts) stays at its floor of 1 s. `paused` lets a request through
+    (with the webhook's release of the one it holds).
     """
 
     def __init__(self, caller: Caller, ns: str) -> None:
@@ -314,22 +317,26 @@ def test_throttled_by_priority_and_fairness_the_modules_wait_as_told_and_converg
     level, schema, hook = unique("px-test-level"), unique("px-test-flow"), unique("px-test-slow")
     webhook = Webhook(tmp_path / "webhook", slow=SEAT_HOLD).start()
     burst = Burst(Caller(server, ca_pem, token), ns)
-    tasks = [
-        apply_task("configmaps", auth, [configmap(f"cm-{i}", ns, {"n": str(i)}) for i in range(2)]),
-        {
-            "name": "secret",
-            "px.airflow.secrets": {**auth, "name": "throttled", "namespace": ns, "keys": [{"name": "token"}]},
-            "ignore_errors": True,
-        },
-    ]
-    path = write_play(tmp_path / "throttled.yml", tasks)
+    # Each module task starts once the burst holds the seat (the webhook's `holding` file), so its first
+    # request is refused whatever the machine's pace.
+    seat_taken = {
+        "name": "seat taken",
+        "ansible.builtin.wait_for": {"path": str(webhook.directory / "holding"), "timeout": 60},
+    }
+    configmaps = apply_task("configmaps", auth, [configmap(f"cm-{i}", ns, {"n": str(i)}) for i in range(2)])
+    secret = {
+        "name": "secret",
+        "px.airflow.secrets": {**auth, "name": "throttled", "namespace": ns, "keys": [{"name": "token"}]},
+        "ignore_errors": True,
+    }
+    path = write_play(tmp_path / "throttled.yml", [seat_taken, configmaps, seat_taken, secret])
     try:
         kube.apply(
             webhook.configuration(
                 hook,
                 ns,
                 "slow",
-                timeout_seconds=5,
+                timeout_seconds=SEAT_HOLD + 5,
                 operations=("CREATE",),
                 resources=("configmaps",),
                 object_labels=BURST_LABEL,
@@ -357,7 +364,8 @@ def test_throttled_by_priority_and_fairness_the_modules_wait_as_told_and_converg
         assert any(r["mode"] == "slow" and r["namespace"] == ns for r in webhook.requests())
 
         # The burst holds the seat while the playbook runs; after each 429 the module gets, it is let
-        # through once (the burst pauses until the audit log shows the module's next request).
+        # through once (the burst pauses and its held request goes, until the audit log shows the
+        # module's next request).
         mark = kube.audit.mark()
         tail, done, seen = AuditTail(kube.audit.path, mark), threading.Event(), []
 
@@ -366,7 +374,12 @@ def test_throttled_by_priority_and_fairness_the_modules_wait_as_told_and_converg
                 for event in tail.new():
                     if event["user"].get("username") == user and event.get("userAgent", "").startswith(MODULE_AGENT):
                         seen.append(event)
-                        (burst.paused.set if code(event) == 429 else burst.paused.clear)()
+                        if code(event) == 429:
+                            burst.paused.set()
+                            webhook.release_slow()
+                        else:
+                            webhook.release_slow(False)
+                            burst.paused.clear()
                 time.sleep(0.05)
 
         follower = threading.Thread(target=follow, daemon=True)
@@ -375,6 +388,7 @@ def test_throttled_by_priority_and_fairness_the_modules_wait_as_told_and_converg
             result = run_playbook(path, timeout=300)
         finally:
             burst.stopped.set()
+            webhook.release_slow()
             burst.join(10)
             time.sleep(0.3)
             done.set()
@@ -385,7 +399,7 @@ def test_throttled_by_priority_and_fairness_the_modules_wait_as_told_and_converg
         refused = [e for e in seen if code(e) == 429]
         described = kube.audit.describe(seen)
         assert refused, described
-        assert {e["objectRef"]["resource"] for e in refused} == {"configmaps", "secrets"}, described
+        assert {e["objectRef"]["resource"] for e in refused} == {"configmaps", "secrets"}, (described, burst.statuses)
         # Each refused request was sent again, the same, no sooner than Retry-After (at least 1 s) said;
         # without it the module's first retry would come after 0.5-0.63 s.
         ordered = sorted(seen, key=lambda e: e["requestReceivedTimestamp"])
@@ -403,13 +417,14 @@ def test_throttled_by_priority_and_fairness_the_modules_wait_as_told_and_converg
 
         # Converged: once the burst is over, a second run changes nothing and writes nothing.
         mark = kube.audit.mark()
-        again = run_playbook(path, timeout=300)
+        again = run_playbook(write_play(tmp_path / "again.yml", [configmaps, secret]), timeout=300)
         assert again.rc == 0, again.stdout[-4000:]
         assert not again.result("configmaps")["changed"] and not again.result("secret")["changed"]
         assert kube.audit.writes(mark, user=user) == []
         assert kube.audit.requests(mark, user=user)  # it did run, as the ServiceAccount
     finally:
         burst.stopped.set()
+        webhook.release_slow()
         kube.delete("flowschema", schema, wait=False)
         kube.delete("prioritylevelconfiguration", level, wait=False)
         kube.delete("validatingwebhookconfiguration", hook, wait=False)

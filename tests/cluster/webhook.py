@@ -8,7 +8,9 @@ that send one namespace's requests to it. What the server does depends on the UR
 - /allow: admits everything.
 - /fail: answers HTTP 500 (a webhook that is broken).
 - /hang: answers nothing for `--hang` seconds (a webhook slower than its timeoutSeconds).
-- /slow: admits everything after `--slow` seconds (a request that keeps its API server seat that long).
+- /slow: admits everything after `--slow` seconds (a request that keeps its API server seat that long),
+  or as soon as the file `release-slow` is in the state directory; while it holds a request, the file
+  `holding` is there, so a test (or a playbook's wait_for) can tell that the seat is taken.
 - /hold: admits everything, but holds the first CREATE that carries px.airflow's last-applied
   annotation until the file `release` appears in the state directory (at most `--hold` seconds);
   it writes `held` there when it starts holding, so a test can write in between.
@@ -44,6 +46,21 @@ LAST_APPLIED = "px.airflow/last-applied"
 def serve(port: int, cert: Path, key: Path, state: Path, hang: float, hold: float, slow: float) -> None:
     held_once = threading.Lock()
     log_lock = threading.Lock()
+    holding_lock, holding = threading.Lock(), [0]
+
+    def hold_slow() -> None:
+        with holding_lock:
+            holding[0] += 1
+            (state / "holding").write_text(str(holding[0]))
+        try:
+            deadline = time.monotonic() + slow
+            while time.monotonic() < deadline and not (state / "release-slow").exists():
+                time.sleep(0.01)
+        finally:
+            with holding_lock:
+                holding[0] -= 1
+                if holding[0] == 0:
+                    (state / "holding").unlink()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -71,8 +88,10 @@ def serve(port: int, cert: Path, key: Path, state: Path, hang: float, hold: floa
             if mode == "fail":
                 self._send(500, b"webhook broken on purpose\n", "text/plain")
                 return
-            if mode in ("hang", "slow"):
-                time.sleep(hang if mode == "hang" else slow)
+            if mode == "hang":
+                time.sleep(hang)
+            if mode == "slow":
+                hold_slow()
             annotations = (obj.get("metadata") or {}).get("annotations") or {}
             holds = mode == "hold" and request.get("operation") == "CREATE" and LAST_APPLIED in annotations
             if holds and held_once.acquire(blocking=False):
@@ -198,6 +217,14 @@ class Webhook:
                 self.process.wait(timeout=10)
         if getattr(self, "log", None):
             self.log.close()
+
+    def release_slow(self, release: bool = True) -> None:
+        """Lets every request /slow holds go at once (and the next ones not wait), or stops doing so."""
+        flag = self.directory / "release-slow"
+        if release:
+            flag.touch()
+        else:
+            flag.unlink(missing_ok=True)
 
     def requests(self) -> list[dict[str, Any]]:
         path = self.directory / "requests.log"
