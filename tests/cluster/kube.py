@@ -151,11 +151,11 @@ class Kube:
             time.sleep(interval)
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
 
-    def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> None:
+    def create_namespace(self, name: str, labels: dict[str, str] | None = None, timeout: float = 120) -> None:
         ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}}
         self.create(ns)
         # Pods can only be created once the namespace's default ServiceAccount exists.
-        self.wait_for(f"ServiceAccount default in {name}", lambda: self.get("serviceaccount", "default", name), 60)
+        self.wait_for(f"ServiceAccount default in {name}", lambda: self.get("serviceaccount", "default", name), timeout)
 
     def pod_phase(self, name: str, namespace: str) -> str | None:
         pod = self.get("pod", name, namespace)
