@@ -43,6 +43,13 @@ LAST_APPLIED = "px.airflow/last-applied"
 # ---------------------------------------------------------------------------- the server (a script)
 
 
+def _until_exists(path: Path, seconds: float, interval: float) -> None:
+    """Returns once `path` exists, or after `seconds` at the most (how the test releases a held request)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not path.exists():
+        time.sleep(interval)
+
+
 def serve(port: int, cert: Path, key: Path, state: Path, hang: float, hold: float, slow: float) -> None:
     held_once = threading.Lock()
     log_lock = threading.Lock()
@@ -53,9 +60,7 @@ def serve(port: int, cert: Path, key: Path, state: Path, hang: float, hold: floa
             holding[0] += 1
             (state / "holding").write_text(str(holding[0]))
         try:
-            deadline = time.monotonic() + slow
-            while time.monotonic() < deadline and not (state / "release-slow").exists():
-                time.sleep(0.01)
+            _until_exists(state / "release-slow", slow, 0.01)
         finally:
             with holding_lock:
                 holding[0] -= 1
@@ -96,9 +101,7 @@ def serve(port: int, cert: Path, key: Path, state: Path, hang: float, hold: floa
             holds = mode == "hold" and request.get("operation") == "CREATE" and LAST_APPLIED in annotations
             if holds and held_once.acquire(blocking=False):
                 (state / "held").write_text(entry["name"] or "")
-                deadline = time.monotonic() + hold
-                while time.monotonic() < deadline and not (state / "release").exists():
-                    time.sleep(0.05)
+                _until_exists(state / "release", hold, 0.05)
             answer = {
                 "apiVersion": "admission.k8s.io/v1",
                 "kind": "AdmissionReview",
